@@ -1,0 +1,83 @@
+"""Small shared helpers: user-facing errors, atomic file writes, image grids.
+
+Conventions used across the project: images are [B, H, W, 3] float in [-1, 1] inside the
+models and uint8 [H, W, 3] on disk; masks are 1 for a known pixel; metrics are computed
+on the [0, 1] scale.
+"""
+import contextlib
+import json
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+class UserError(Exception):
+    """A problem the user can fix; scripts print it as one line, without a traceback."""
+
+
+def run_cli(main, parse_args):
+    """Entry point of every script: parse, run, and turn UserError into one clear line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    try:
+        return main(parse_args())
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary name beside `path`; rename it to `path` only if the block succeeds.
+
+    A run killed half-way leaves at worst a stray *.tmp file, never a truncated output.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_image(path, image):
+    """Save uint8 [H, W, 3] (or float in [-1, 1]) as a PNG, atomically."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def save_json(path, data):
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def save_npy(path, array):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def to_uint8(images):
+    """[-1, 1] floats to uint8 [0, 255]."""
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def image_grid(images, rows=None):
+    """Tile [N, H, W, C] images into one [rows*H, cols*W, C] image (empty tiles black)."""
+    images = np.asarray(images)
+    n, h, w, c = images.shape
+    rows = rows or int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(n / rows))
+    padded = np.zeros((rows * cols, h, w, c), images.dtype)
+    padded[:n] = images
+    return padded.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
