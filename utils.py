@@ -81,3 +81,14 @@ def image_grid(images, rows=None):
     padded = np.zeros((rows * cols, h, w, c), images.dtype)
     padded[:n] = images
     return padded.reshape(rows, cols, h, w, c).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, c)
+
+
+def str2bool(value):
+    """Flag values in the original's style: --conditional=False, --conditional false, ..."""
+    if isinstance(value, bool):
+        return value
+    if value.lower() in ("true", "t", "yes", "y", "1"):
+        return True
+    if value.lower() in ("false", "f", "no", "n", "0"):
+        return False
+    raise ValueError(f"not a boolean: {value}")

@@ -1,0 +1,112 @@
+"""tf.data input pipelines: training batches from TFRecord shards, test pairs from PNGs.
+
+Images and keypoint maps leave here as float32 [B, S, S, 3] in [-1, 1].
+"""
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+import records
+from utils import UserError
+
+SHUFFLE_BUFFER = 10_000
+
+
+def to_model_range(uint8_images):
+    return tf.cast(uint8_images, tf.float32) / 127.5 - 1.0
+
+
+def _resize(example, output_size):
+    image, keypoint_map = example["image"], example["keypoint_map"]
+    if image.shape[0] != output_size:
+        # Area averaging for the photo; nearest for the map, whose colours must stay exact.
+        image = tf.image.resize(tf.cast(image, tf.float32), [output_size, output_size], method="area")
+        keypoint_map = tf.image.resize(keypoint_map, [output_size, output_size], method="nearest")
+    image = tf.cast(image, tf.float32) / 127.5 - 1.0
+    keypoint_map = to_model_range(keypoint_map)
+    image.set_shape([output_size, output_size, 3])
+    keypoint_map.set_shape([output_size, output_size, 3])
+    return image, keypoint_map
+
+
+def check_record_size(records_dir, output_size):
+    """Records must be at least output_size (64 is made from the 128 records, as the original)."""
+    height, width = records.record_size(records_dir)
+    if height != width or height < output_size:
+        raise UserError(f"records in {records_dir} are {height}x{width}, smaller than --output_size "
+                        f"{output_size}: re-run preprocess_train_images.py with --size {output_size} "
+                        "(or --overwrite and another --output_dir)")
+    return height
+
+
+def count_records(records_dir):
+    """Number of faces: from the preprocessing summary when there is one, else counted."""
+    progress = os.path.join(records_dir, "progress.json")
+    if os.path.exists(progress):
+        with open(progress) as f:
+            state = json.load(f)
+        if state.get("complete"):
+            return state["summary"]["faces"]
+    return int(sum(1 for _ in tf.data.TFRecordDataset(records.shard_files(records_dir))))
+
+
+def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batches=0):
+    """One epoch of shuffled full batches; the shuffle depends on (seed, epoch) only, so a
+    resumed run sees the batches it would have seen, skipping those it already trained on."""
+    files = records.shard_files(records_dir)
+    ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
+    ds = ds.skip(skip_batches * batch_size)  # skipped before decoding: cheap
+    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def first_examples(records_dir, output_size, count):
+    """The first `count` faces of the records, unshuffled: fixed inputs for sample grids."""
+    ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(count)
+    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size)).batch(count)
+    images, keypoint_maps = next(iter(ds))
+    return images, keypoint_maps
+
+
+def load_test_pairs(folder, output_size, limit=None):
+    """Test faces as float arrays: (images, keypoint_maps, names). Reads manifest.json when
+    present (preprocess_test_images.py writes it), else every img{N}.png with its ky{N}.png."""
+    manifest = os.path.join(folder, "manifest.json")
+    if os.path.exists(manifest):
+        with open(manifest) as f:
+            names = [(e["image"], e["keypoint_map"]) for e in json.load(f)["faces"]]
+    elif os.path.isdir(folder):
+        numbers = sorted(int(n[3:-4]) for n in os.listdir(folder)
+                         if n.startswith("img") and n.endswith(".png") and n[3:-4].isdigit())
+        names = [(f"img{n}.png", f"ky{n}.png") for n in numbers]
+    else:
+        names = []
+    if not names:
+        raise UserError(f"no test pairs (img{{N}}.png + ky{{N}}.png) in {folder}: run "
+                        "`python preprocess_test_images.py` (or add --synthetic 256)")
+    names = names[:limit] if limit else names
+    images, maps = [], []
+    for image_name, map_name in names:
+        pair = []
+        for name in (image_name, map_name):
+            path = os.path.join(folder, name)
+            try:
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+                    if im.size != (output_size, output_size):
+                        # Maps keep exact colours only under nearest-neighbour resizing.
+                        method = Image.Resampling.NEAREST if name == map_name else Image.Resampling.BOX
+                        if im.size[0] < output_size:
+                            raise UserError(f"{path} is {im.size[0]}x{im.size[1]}, smaller than "
+                                            f"--output_size {output_size}: preprocess with --size {output_size}")
+                        im = im.resize((output_size, output_size), method)
+                    pair.append(np.asarray(im, dtype=np.float32) / 127.5 - 1.0)
+            except (OSError, SyntaxError) as error:
+                raise UserError(f"cannot read test image {path} ({error}): re-run preprocess_test_images.py")
+        images.append(pair[0])
+        maps.append(pair[1])
+    return np.stack(images), np.stack(maps), [n for n, _ in names]

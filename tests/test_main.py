@@ -1,0 +1,92 @@
+import os
+
+import numpy as np
+import pytest
+
+import main
+import preprocess_train_images
+from utils import UserError
+
+
+@pytest.fixture(scope="module")
+def records_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    preprocess_train_images.main(preprocess_train_images.parse_args(
+        ["--synthetic", "96", "--size", "64", "--processes", "1", "--output_dir", str(out)]))
+    return str(out)
+
+
+def tiny_args(records_dir, run_dir, *extra):
+    return main.parse_args([
+        "--train_records", records_dir, "--output_size", "32", "--gf_dim", "8", "--df_dim", "8",
+        "--batch_size", "16", "--checkpoint_dir", str(run_dir / "ckpt"), "--sample_dir", str(run_dir / "samples"),
+        "--log_dir", str(run_dir / "logs"), "--sampleInterval", "3", "--saveInterval", "3",
+        "--print_every", "3", *extra])
+
+
+def test_tiny_run_writes_outputs_and_resumes(records_dir, tmp_path, capsys):
+    trainer = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6"))
+    assert int(trainer.gan.step) == 6
+    samples = tmp_path / "samples" / "celebA"
+    for name in ("sample_3.png", "sample_6.png", "sampleky_3.png", "sampleky_6.png"):
+        assert (samples / name).exists()
+    from PIL import Image
+    assert Image.open(samples / "sample_6.png").size == (32 * 8, 32 * 8)  # 64 fixed samples, 8x8
+    ckpt = tmp_path / "ckpt"
+    assert (ckpt / "config.json").exists() and (ckpt / "checkpoint").exists()
+    assert any(name.startswith("ckpt-6") for name in os.listdir(ckpt))
+    assert os.listdir(tmp_path / "logs")
+    weights = trainer.gan.generator.trainable_variables[0].numpy()
+
+    resumed = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "9"))
+    assert "resumed from" in capsys.readouterr().out
+    assert int(resumed.gan.step) == 9
+    assert not np.array_equal(weights, resumed.gan.generator.trainable_variables[0].numpy())
+    assert (samples / "sample_9.png").exists()
+
+
+def test_same_seed_same_model(records_dir, tmp_path):
+    a = main.main(tiny_args(records_dir, tmp_path / "a", "--max_steps", "2"))
+    b = main.main(tiny_args(records_dir, tmp_path / "b", "--max_steps", "2"))
+    for x, y in zip(a.gan.generator.trainable_variables, b.gan.generator.trainable_variables):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_unconditioned_run(records_dir, tmp_path):
+    trainer = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "3", "--conditional=False"))
+    assert not trainer.config.conditional
+    assert (tmp_path / "samples" / "celebA" / "sample_3.png").exists()
+    assert not (tmp_path / "samples" / "celebA" / "sampleky_3.png").exists()
+
+
+def test_checkpoint_of_another_architecture_is_refused(records_dir, tmp_path):
+    main.main(tiny_args(records_dir, tmp_path, "--max_steps", "1"))
+    with pytest.raises(UserError, match="gf_dim 8 \\(asked 16\\)"):
+        main.main(tiny_args(records_dir, tmp_path, "--max_steps", "2", "--gf_dim", "16"))
+
+
+def test_records_too_small_or_missing(records_dir, tmp_path):
+    with pytest.raises(UserError, match="smaller than --output_size 128"):
+        main.main(tiny_args(records_dir, tmp_path, "--output_size", "128"))
+    with pytest.raises(UserError, match="no TFRecord shards"):
+        main.main(tiny_args(str(tmp_path / "none"), tmp_path))
+    with pytest.raises(UserError, match="fewer than --batch_size"):
+        main.main(tiny_args(records_dir, tmp_path, "--batch_size", "128"))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(records_dir, tmp_path, monkeypatch):
+    trainer = main.Trainer(tiny_args(records_dir, tmp_path, "--max_steps", "6"))
+    real_step = trainer.gan.train_step
+    calls = []
+
+    def poisoned(images, maps):
+        losses = real_step(images, maps)
+        calls.append(1)
+        if len(calls) == 4:
+            losses = dict(losses, g_loss=float("nan"))
+        return losses
+
+    trainer.gan.train_step = poisoned
+    with pytest.raises(UserError, match="g_loss became nan at step 4.*ckpt-3"):
+        trainer.run()
+    assert sorted(n for n in os.listdir(tmp_path / "ckpt") if n.endswith(".index")) == ["ckpt-3.index"]

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model import Discriminator, Generator, KeypointGAN, ModelConfig, count_parameters, flops_per_image
+from utils import UserError
+
+TINY = dict(output_size=32, gf_dim=8, df_dim=8)
+
+
+def inputs(config, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch, config.output_size, config.output_size, 3)
+    return (tf.constant(rng.uniform(-1, 1, shape), tf.float32), tf.constant(rng.uniform(-1, 1, shape), tf.float32),
+            tf.constant(rng.uniform(-1, 1, (batch, config.z_dim)), tf.float32))
+
+
+def test_shapes_and_ranges():
+    config = ModelConfig(**TINY)
+    gan = KeypointGAN(config)
+    images, maps, z = inputs(config)
+    for training in (True, False):
+        fake = gan.generator(z, maps, training=training)
+        assert fake.shape == (4, 32, 32, 3)
+        assert float(tf.reduce_min(fake)) >= -1 and float(tf.reduce_max(fake)) <= 1
+        assert gan.discriminator(fake, maps, training).shape == (4,)
+
+
+@pytest.mark.parametrize("size, g_params, d_params", [(64, 35_164_035, 4_321_345), (128, 35_164_035, 17_439_809)])
+def test_parameter_counts_at_paper_widths(size, g_params, d_params):
+    # Counted as the original's ops define them: conv/deconv/dense weights and biases, batch-norm
+    # scale and offset (moving statistics are not parameters).
+    config = ModelConfig(output_size=size)
+    assert count_parameters(Generator(config)) == g_params
+    assert count_parameters(Discriminator(config)) == d_params
+
+
+def test_flops_match_the_paper_architecture():
+    g, d = flops_per_image(ModelConfig(output_size=128))
+    assert round(g / 1e9, 1) == 24.3 and round(d / 1e9, 2) == 1.76
+    g, d = flops_per_image(ModelConfig(output_size=64))
+    assert round(g / 1e9, 1) == 6.1 and round(d / 1e9, 2) == 0.33
+    first_conv = 2 * 128 * 128 * 25 * 103 * 128
+    assert 0.43 < first_conv / flops_per_image(ModelConfig(output_size=128))[0] < 0.45
+
+
+def test_tiled_z_shortcut_is_exact():
+    for size in (16, 32):
+        config = ModelConfig(output_size=size, gf_dim=8, df_dim=8)
+        generator = Generator(config)
+        _, maps, z = inputs(config)
+        short = generator.first_conv(z, maps, tiled_z_shortcut=True)
+        plain = generator.first_conv(z, maps, tiled_z_shortcut=False)
+        assert float(tf.reduce_max(tf.abs(short - plain))) < 1e-4
+        # Border pixels really differ from interior ones (the padding is honoured).
+        assert float(tf.reduce_max(tf.abs(plain[:, 0, 0] - plain[:, size // 2, size // 2]))) > 1e-3
+
+
+def test_unconditioned_model_takes_no_keypoint_map():
+    config = ModelConfig(conditional=False, **TINY)
+    gan = KeypointGAN(config)
+    assert gan.generator.conv0.w.shape[2] == config.z_dim
+    assert gan.discriminator.convs[0].w.shape[2] == 3
+    images, maps, z = inputs(config)
+    np.testing.assert_allclose(gan.generator(z, None), gan.generator(z, maps), atol=1e-6)
+    losses = gan.train_step(images, maps)
+    assert np.isfinite(float(losses["g_loss"]))
+
+
+def test_train_step_updates_both_networks_and_stays_finite():
+    config = ModelConfig(**TINY)
+    gan = KeypointGAN(config)
+    images, maps, _ = inputs(config, batch=8)
+    g_before = [v.numpy() for v in gan.generator.trainable_variables]
+    d_before = [v.numpy() for v in gan.discriminator.trainable_variables]
+    for _ in range(3):
+        losses = gan.train_step(images, maps)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert float(losses["d_loss"]) == pytest.approx(float(losses["d_loss_real"] + losses["d_loss_fake"]), rel=1e-5)
+    assert all(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_variables))
+    assert all(not np.array_equal(a, b.numpy()) for a, b in zip(d_before, gan.discriminator.trainable_variables))
+    assert int(gan.step) == 3
+
+
+def test_discriminator_learns_real_from_fake():
+    config = ModelConfig(**TINY)
+    gan = KeypointGAN(config)
+    images, maps, _ = inputs(config, batch=16)
+    first = float(gan.train_step(images, maps)["d_loss_real"])
+    for _ in range(15):
+        last = float(gan.train_step(images, maps)["d_loss_real"])
+    assert last < first
+
+
+def test_config_mismatch_is_one_clear_line(tmp_path):
+    ModelConfig(**TINY).save(tmp_path)
+    asked = ModelConfig(output_size=64, gf_dim=8, df_dim=8)
+    with pytest.raises(UserError, match="output_size 32 \\(asked 64\\)"):
+        asked.check_same_architecture(ModelConfig.load(tmp_path), str(tmp_path))
+    with pytest.raises(UserError, match="no config.json"):
+        ModelConfig.load(tmp_path / "empty")
+    with pytest.raises(UserError, match="power of two"):
+        ModelConfig(output_size=48)
