@@ -1,0 +1,112 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import complete
+from inpaint import PSNR_CAP_DB, LatentSearch, load_model, psnr
+from utils import UserError
+
+
+def args_for(tiny_model, tmp_path, *extra):
+    ckpt, test_dir = tiny_model
+    return complete.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir, "--outDir", str(tmp_path / "out"),
+                                "--batch_size", "4", "--nIter", "6", "--outInterval", "3", *extra])
+
+
+def test_psnr_values():
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3))
+    assert np.all(psnr(x, x) == PSNR_CAP_DB)
+    # +0.1 on the [0, 1] scale everywhere: MSE 0.01, PSNR 20 dB.
+    np.testing.assert_allclose(psnr(np.clip(x, -1, 0.8) + 0.2, np.clip(x, -1, 0.8)), 20.0, atol=1e-9)
+
+
+def test_search_lowers_the_context_loss(tiny_model):
+    ckpt, _ = tiny_model
+    gan = load_model(ckpt)
+    rng = np.random.default_rng(0)
+    maps = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    # A target the generator can reach: its own output for a hidden z.
+    images = gan.generator(rng.uniform(-1, 1, (4, 100)).astype(np.float32), maps).numpy()
+    m = np.ones((4, 32, 32, 1), np.float32)
+    m[:, 8:24, 8:24] = 0
+    search = LatentSearch(gan, 4)
+    search.start()
+    _, first, _, _ = search.run(images, maps, m, 0)
+    _, last, _, _ = search.run(images, maps, m, 60)
+    assert np.all(last < first) and last.mean() < 0.7 * first.mean()
+    assert np.abs(search.z.numpy()).max() <= 1.0
+
+
+def test_hmc_runs_and_moves_z(tiny_model):
+    gan = load_model(tiny_model[0])
+    rng = np.random.default_rng(1)
+    images = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    maps = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    m = np.ones((2, 32, 32, 1), np.float32)
+    m[:, :, :16] = 0
+    search = LatentSearch(gan, 2, approach="hmc", hmc_L=3, hmc_eps=0.05, hmc_beta=0.2)
+    search.start()
+    z0 = search.z.numpy()
+    total, *_ = search.run(images, maps, m, 4)
+    assert np.all(np.isfinite(total))
+    assert search.accepted.numpy().sum() > 0 and not np.allclose(search.z.numpy(), z0)
+
+
+def test_experiment_writes_outputs_and_handles_a_partial_batch(tiny_model, tmp_path):
+    summary = complete.main(args_for(tiny_model, tmp_path, "--maskType", "checkboard", "--limit", "6"))
+    out = tmp_path / "out"
+    for name in ("before_0.png", "before_1.png", "mask_0.png", "gt_1.png", "completed/0_3.png",
+                 "completed/0_6.png", "completed/1_6.png", "completed/1_blended.png"):
+        assert (out / name).exists(), name
+    before, after = np.load(out / "psnr_before.npy"), np.load(out / "psnr_after.npy")
+    assert before.shape == after.shape == (6,)  # the 2 padded slots of batch 1 are not counted
+    saved = json.load(open(out / "summary.json"))
+    assert saved["psnr_after_blending"]["count"] == 6
+    assert saved["psnr_before_blending"]["mean"] == pytest.approx(before.mean())
+    assert 5 < before.mean() < 60
+    assert summary["maskType"] == "checkboard"
+
+
+def test_clear_errors(tiny_model, tmp_path):
+    with pytest.raises(UserError, match="no config.json"):
+        complete.main(args_for(tiny_model, tmp_path, "--checkpoint_dir", str(tmp_path / "none")))
+    with pytest.raises(UserError, match="holds a 32x32 model but --output_size is 64"):
+        complete.main(args_for(tiny_model, tmp_path, "--output_size", "64"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no test pairs"):
+        complete.main(args_for(tiny_model, tmp_path, "--test_dir", str(tmp_path / "empty")))
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / "mask.png")
+    with pytest.raises(UserError, match="is 64x64 but the model is 32x32"):
+        complete.main(args_for(tiny_model, tmp_path, "--mask_file", str(tmp_path / "mask.png")))
+    ckpt_only_config = tmp_path / "cfg"
+    ckpt_only_config.mkdir()
+    (ckpt_only_config / "config.json").write_text(open(os.path.join(tiny_model[0], "config.json")).read())
+    with pytest.raises(UserError, match="no checkpoint in"):
+        complete.main(args_for(tiny_model, tmp_path, "--checkpoint_dir", str(ckpt_only_config)))
+
+
+def test_user_mask_file(tiny_model, tmp_path):
+    mask = np.full((32, 32), 255, np.uint8)
+    mask[10:22, 4:28] = 0
+    Image.fromarray(mask).save(tmp_path / "mine.png")
+    complete.main(args_for(tiny_model, tmp_path, "--mask_file", str(tmp_path / "mine.png"), "--limit", "4"))
+    assert np.load(tmp_path / "out" / "psnr_after.npy").shape == (4,)
+
+
+def test_a_photo_of_your_own(tiny_model, tmp_path):
+    pytest.importorskip("dlib")
+    skimage_data = pytest.importorskip("skimage.data")
+    photo = skimage_data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "astronaut.png")
+    args = args_for(tiny_model, tmp_path, "--image", str(tmp_path / "astronaut.png"), "--maskType", "center")
+    result = complete.main(args)
+    assert result.shape == photo.shape
+    changed = np.any(result != photo, axis=-1)
+    ys, xs = np.nonzero(changed)
+    # Only pixels inside the face box (175..266, 76..167 for this photo) may change.
+    assert changed.sum() > 100 and xs.min() >= 170 and xs.max() <= 270 and ys.min() >= 70 and ys.max() <= 172
+    for suffix in ("_inpainted.png", "_side_by_side.png", "_keypoint_map.png"):
+        assert (tmp_path / "out" / f"astronaut{suffix}").exists()
