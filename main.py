@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--saveInterval", type=int, default=2500)
     p.add_argument("--print_every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--visualize", action="store_true",
+                   help="write same_k_diff_z.png and same_z_diff_k.png from the trained model, no training")
     p.add_argument("--xla", type=str2bool, nargs="?", const=True, default=False,
                    help="compile the train step with XLA (jit_compile)")
     return p.parse_args(argv)
@@ -169,7 +171,23 @@ class Trainer:
               f"{self.manager.latest_checkpoint}; samples in {self.samples_dir}")
 
 
+def visualize(args):
+    """The pose/appearance figures of the model in --checkpoint_dir, with maps from the records."""
+    import dataset
+    from figures import pose_appearance_figures
+    from inpaint import load_model
+    gan = load_model(args.checkpoint_dir)  # the architecture comes from its config.json
+    size = gan.config.output_size
+    dataset.check_record_size(args.train_records, size)
+    _, maps = dataset.first_examples(args.train_records, size, 8)
+    paths = pose_appearance_figures(gan, maps.numpy(), os.path.join(args.sample_dir, args.dataset), args.seed)
+    print(f"wrote {' and '.join(paths)}")
+    return paths
+
+
 def main(args):
+    if args.visualize:
+        return visualize(args)
     if args.synthetic:
         make_synthetic_records(args)
     trainer = Trainer(args)

@@ -92,3 +92,10 @@ def str2bool(value):
     if value.lower() in ("false", "f", "no", "n", "0"):
         return False
     raise ValueError(f"not a boolean: {value}")
+
+
+def save_gif(path, frames, seconds_per_frame=0.5):
+    """Animated GIF of uint8 [K, H, W, 3] frames, looping, atomically."""
+    import imageio.v3 as iio
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, np.asarray(frames), extension=".gif", duration=int(seconds_per_frame * 1000), loop=0)

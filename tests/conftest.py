@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A 32x32 conditioned GAN (gf_dim 8) trained for a few steps on synthetic faces, and
-    synthetic test pairs: (checkpoint_dir, test_dir)."""
+    synthetic test pairs: (checkpoint_dir, test_dir, train_records)."""
     import main
     import preprocess
     import preprocess_test_images
@@ -24,4 +24,4 @@ def tiny_model(tmp_path_factory):
     test_args = preprocess_test_images.parse_args(
         ["--synthetic", "10", "--size", "64", "--processes", "1", "--output_dir", str(root / "test")])
     preprocess.run(test_args, preprocess.write_test_pairs)
-    return str(root / "ckpt"), str(root / "test")
+    return str(root / "ckpt"), str(root / "test"), str(root / "records")

@@ -11,7 +11,7 @@ from utils import UserError
 
 
 def args_for(tiny_model, tmp_path, *extra):
-    ckpt, test_dir = tiny_model
+    ckpt, test_dir, _ = tiny_model
     return complete.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir, "--outDir", str(tmp_path / "out"),
                                 "--batch_size", "4", "--nIter", "6", "--outInterval", "3", *extra])
 
@@ -24,7 +24,7 @@ def test_psnr_values():
 
 
 def test_search_lowers_the_context_loss(tiny_model):
-    ckpt, _ = tiny_model
+    ckpt = tiny_model[0]
     gan = load_model(ckpt)
     rng = np.random.default_rng(0)
     maps = rng.uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)

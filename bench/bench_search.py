@@ -1,0 +1,78 @@
+"""Latent-search speed: seconds per z-iteration at batch 64 against its FLOP floor, with and
+without the exact tiled-z shortcut of the generator's first conv.
+
+    python bench/bench_search.py --output_size 64 --batch_size 64 --steps 5
+"""
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from bench.bench_train import matmul_peak  # noqa: E402
+from inpaint import LatentSearch  # noqa: E402
+from model import KeypointGAN, ModelConfig, flops_per_image  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--output_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--gf_dim", type=int, default=64)
+    p.add_argument("--df_dim", type=int, default=64)
+    p.add_argument("--steps", type=int, default=5)
+    return p.parse_args(argv)
+
+
+def search_flops(config, batch_size, shortcut=False):
+    """One z-iteration: G and D forward, then backward to z (input gradients only, about one
+    forward pass each): 2 (G + D) per image."""
+    g, d = flops_per_image(config, shortcut)
+    return 2 * batch_size * (g + d)
+
+
+def time_search(config, batch_size, steps, shortcut):
+    gan = KeypointGAN(config)
+    rng = np.random.default_rng(0)
+    shape = (batch_size, config.output_size, config.output_size, 3)
+    images = rng.uniform(-1, 1, shape).astype(np.float32)
+    maps = rng.uniform(-1, 1, shape).astype(np.float32)
+    masks = np.ones(shape[:3] + (1,), np.float32)
+    masks[:, shape[1] // 4: 3 * shape[1] // 4, shape[1] // 4: 3 * shape[1] // 4] = 0
+    search = LatentSearch(gan, batch_size, tiled_z_shortcut=shortcut)
+    search.start()
+    search.run(images, maps, masks, 1)  # trace
+    start = time.perf_counter()
+    search.run(images, maps, masks, steps)
+    return (time.perf_counter() - start) / steps
+
+
+def measure(output_size=64, batch_size=64, gf_dim=64, df_dim=64, steps=5, peak=None):
+    config = ModelConfig(output_size=output_size, gf_dim=gf_dim, df_dim=df_dim)
+    peak = peak or matmul_peak()
+    rows = []
+    for shortcut in (False, True):
+        seconds = time_search(config, batch_size, steps, shortcut)
+        rows.append({"variant": "tiled-z shortcut" if shortcut else "plain", "seconds": seconds,
+                     "flops": search_flops(config, batch_size, shortcut),
+                     "floor": search_flops(config, batch_size) / peak / 1e9})
+    return peak, rows
+
+
+def main(args):
+    peak, rows = measure(args.output_size, args.batch_size, args.gf_dim, args.df_dim, args.steps)
+    print(f"matmul peak {peak:.1f} GFLOP/s; z-iteration at batch {args.batch_size}, "
+          f"{args.output_size}x{args.output_size}: floor {rows[0]['floor']:.2f} s (plain-model FLOPs)")
+    for row in rows:
+        print(f"{row['variant']:18s} {row['seconds']:7.3f} s/iteration  {row['flops'] / 1e9:6.0f} GFLOP executed  "
+              f"{100 * row['flops'] / row['seconds'] / 1e9 / peak:5.1f}% of peak  "
+              f"speed-up {rows[0]['seconds'] / row['seconds']:.2f}x")
+    return rows
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,42 @@
+"""The README's pose/appearance figures of a conditioned generator.
+
+same_k_diff_z.png: each row one keypoint map (first column) with 8 different z.
+same_z_diff_k.png: the first row 8 keypoint maps; each further row one z under those maps.
+If the map decides the pose and z the appearance, rows of the first figure share a pose
+and rows of the second share an appearance.
+"""
+import os
+
+import numpy as np
+
+from utils import UserError, image_grid, save_image, to_uint8
+
+
+def generate_all_pairs(gan, z, keypoint_maps):
+    """G(z_j, k_i) for every map i and z j: [maps, zs, S, S, 3] in [-1, 1]."""
+    import tensorflow as tf
+    n_maps, n_z = len(keypoint_maps), len(z)
+    maps = np.repeat(keypoint_maps, n_z, axis=0)
+    zs = np.tile(z, (n_maps, 1))
+    out = gan.generator(tf.constant(zs, tf.float32), tf.constant(maps, tf.float32), training=False).numpy()
+    return out.reshape(n_maps, n_z, *out.shape[1:])
+
+
+def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
+    """Write the two figures; returns their paths."""
+    if not gan.config.conditional:
+        raise UserError("an unconditioned model (conditional=False) takes no keypoint map: "
+                        "--visualize needs a conditioned one")
+    keypoint_maps = np.asarray(keypoint_maps)[:count]
+    z = np.random.default_rng(seed).uniform(-1, 1, (count, gan.config.z_dim)).astype(np.float32)
+    pairs = generate_all_pairs(gan, z, keypoint_maps)
+    blank = -np.ones_like(keypoint_maps[:1])
+    same_k = np.concatenate([keypoint_maps[:, None], pairs], axis=1)                     # rows: maps
+    same_z = np.concatenate([np.concatenate([blank, keypoint_maps])[None],
+                             np.concatenate([np.repeat(blank[None], count, 0), pairs.transpose(1, 0, 2, 3, 4)],
+                                            axis=1)], axis=0)                            # rows: z
+    paths = [os.path.join(out_dir, "same_k_diff_z.png"), os.path.join(out_dir, "same_z_diff_k.png")]
+    for path, grid in zip(paths, (same_k, same_z)):
+        rows, cols = grid.shape[:2]
+        save_image(path, image_grid(to_uint8(grid.reshape(rows * cols, *grid.shape[2:])), rows))
+    return paths

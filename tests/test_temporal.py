@@ -1,0 +1,55 @@
+import json
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import main
+import temporal
+from utils import UserError
+
+
+def test_pairwise_mse_matches_hand_computation():
+    a = -np.ones((1, 2, 2, 3))            # 0 on the [0, 1] scale
+    b = np.zeros((1, 2, 2, 3))            # 0.5
+    c = np.ones((1, 2, 2, 3))             # 1
+    values = temporal.pairwise_mse(np.concatenate([a, b, c]))
+    np.testing.assert_allclose(values, [0.25, 1.0, 0.25])   # pairs (a,b), (a,c), (b,c)
+    same = np.repeat(np.random.default_rng(0).uniform(-1, 1, (1, 4, 4, 3)), 8, axis=0)
+    values = temporal.pairwise_mse(same)
+    assert values.shape == (28,) and np.all(values == 0)
+
+
+def test_consistency_experiment_on_a_tiny_model(tiny_model, tmp_path):
+    ckpt, test_dir, _ = tiny_model
+    args = temporal.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir, "--outDir", str(tmp_path),
+                                "--batch_size", "8", "--masks_per_subject", "4", "--nIter", "4",
+                                "--outInterval", "2", "--limit", "5", "--maskType", "checkboard"])
+    summary = temporal.main(args)
+    # 5 subjects, 2 per batch: a partial last group of 1.
+    before, after = np.load(tmp_path / "consistency_before.npy"), np.load(tmp_path / "consistency_after.npy")
+    assert before.shape == after.shape == (5, 6)  # 4 masks: 6 pairs per subject
+    assert np.all(before > 0)
+    assert np.load(tmp_path / "psnr_after.npy").shape == (20,)
+    frames = iio.imread(tmp_path / "subject_4.gif", index=None)
+    assert frames.shape[0] == 4 and frames.shape[1:3] == (32, 32)
+    assert (tmp_path / "subject_0.png").exists()
+    saved = json.load(open(tmp_path / "summary.json"))
+    assert saved["consistency_after_blending"]["mean"] == pytest.approx(after.mean())
+    assert summary["subjects"] == 5
+    with pytest.raises(UserError, match="multiple of --masks_per_subject"):
+        temporal.main(temporal.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir,
+                                           "--batch_size", "10", "--masks_per_subject", "4"]))
+
+
+def test_pose_appearance_figures(tiny_model, tmp_path):
+    ckpt = tiny_model[0]
+    records = tiny_model[2]
+    paths = main.main(main.parse_args(["--visualize", "--checkpoint_dir", ckpt, "--train_records", records,
+                                       "--sample_dir", str(tmp_path)]))
+    first = iio.imread(paths[0])
+    second = iio.imread(paths[1])
+    assert first.shape == (8 * 32, 9 * 32, 3) and second.shape == (9 * 32, 9 * 32, 3)
+    # Column 0 of the first figure is the maps; the samples of one row differ (different z).
+    row = first[:32, 32:].reshape(32, 8, 32, 3).transpose(1, 0, 2, 3).astype(float)
+    assert row.std(axis=0).mean() > 0.5
