@@ -45,8 +45,18 @@ def add_search_args(p, nIter=1500, outDir="completions_results"):
     p.add_argument("--blend_solver", default="splu", choices=["splu", "pyamg"])
     p.add_argument("--tiled_z_shortcut", type=str2bool, nargs="?", const=True, default=True,
                    help="compute G's first conv over the tiled z by border class (exact, faster)")
+    p.add_argument("--z_init", default="random", choices=["random", "encoder"],
+                   help="start z ~ U(-1, 1), or at the learned encoder's guess (train_encoder.py)")
     p.add_argument("--seed", type=int, default=0)
     return p
+
+
+def make_z_init(args, gan):
+    """None for a random start, else the encoder's z_init(images, masks, maps)."""
+    if args.z_init != "encoder":
+        return None
+    from encoder import encoder_z_init, load_encoder
+    return encoder_z_init(load_encoder(args.checkpoint_dir, gan.config))
 
 
 def parse_args(argv=None):
@@ -123,6 +133,7 @@ def run_experiment(args):
         all_masks = np.repeat(mask_lib.make_mask(args.maskType, size, args.centerScale)[None], len(images), axis=0)
 
     search = make_search(gan, args)
+    z_init = make_z_init(args, gan)
     out, completed = args.outDir, os.path.join(args.outDir, "completed")
     os.makedirs(completed, exist_ok=True)
     before_db, after_db = [], []
@@ -144,7 +155,8 @@ def run_experiment(args):
                 save_image(os.path.join(completed, f"{b}_{iteration}.png"),
                            image_grid(to_uint8(composite(x, generated, m))))
 
-            generated, _ = search_batch(search, x, k, m, args, write_interval, bar=bar)
+            z = None if z_init is None else z_init(x, m, k)
+            generated, _ = search_batch(search, x, k, m, args, write_interval, z=z, bar=bar)
             before = composite(x, generated, m)
             blended = poisson_blend(x, generated, m, solver=args.blend_solver)
             save_image(os.path.join(completed, f"{b}_blended.png"), image_grid(to_uint8(blended)))
@@ -154,7 +166,7 @@ def run_experiment(args):
         "psnr_before_blending": write_summary_arrays(out, "psnr_before", before_db),
         "psnr_after_blending": write_summary_arrays(out, "psnr_after", after_db),
         "maskType": args.maskType if not args.mask_file else f"file:{args.mask_file}",
-        "nIter": args.nIter, "approach": args.approach, "lam": args.lam,
+        "nIter": args.nIter, "approach": args.approach, "lam": args.lam, "z_init": args.z_init,
         "conditional": gan.config.conditional, "output_size": size, "images": names,
         "seconds": time.perf_counter() - started, "psnr_note": "dB on the [0, 1] scale, capped at 100",
     }
@@ -216,8 +228,10 @@ def complete_photo(args):
 
     args.batch_size = 1
     search = make_search(gan, args)
+    z_init = make_z_init(args, gan)
+    z = None if z_init is None else z_init(x, crop_mask, k)
     with tqdm(total=args.nIter, desc="z-search", unit="step") as bar:
-        generated, _ = search_batch(search, x, k, crop_mask, args, bar=bar)
+        generated, _ = search_batch(search, x, k, crop_mask, args, z=z, bar=bar)
     blended = poisson_blend(x, generated, crop_mask, solver=args.blend_solver)[0]
     filled = np.asarray(Image.fromarray(to_uint8(blended)).resize((box[2] - box[0], box[3] - box[1]),
                                                                   Image.Resampling.BICUBIC))

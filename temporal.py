@@ -47,6 +47,7 @@ def run_experiment(args, gan=None, z_init=None):
     from inpaint import composite, load_model, psnr, write_summary_arrays
 
     gan = gan or load_model(args.checkpoint_dir, args.output_size)
+    z_init = z_init or complete.make_z_init(args, gan)
     size = gan.config.output_size
     per_subject = args.masks_per_subject
     if per_subject < 2 or args.batch_size % per_subject:
@@ -91,7 +92,7 @@ def run_experiment(args, gan=None, z_init=None):
         "psnr_before_blending": write_summary_arrays(args.outDir, "psnr_before", psnr_before),
         "psnr_after_blending": write_summary_arrays(args.outDir, "psnr_after", psnr_after),
         "maskType": args.maskType, "masks_per_subject": per_subject, "subjects": len(images),
-        "nIter": args.nIter, "conditional": gan.config.conditional, "images": names,
+        "nIter": args.nIter, "conditional": gan.config.conditional, "images": names, "z_init": args.z_init,
         "seconds": time.perf_counter() - started,
         "note": "consistency: mean pairwise MSE on the [0, 1] scale over the pairs of one subject",
     }

@@ -1,0 +1,65 @@
+"""All benchmarks behind one command, printed as one table.
+
+    python bench/run_all.py            # paper widths at 64x64, batch 64 (about 4 minutes on 2 cores)
+    python bench/run_all.py --quick    # small widths, a smoke test of the scripts
+
+Training step and z-iteration are timed against their FLOP floor at this machine's measured
+float32 matmul peak; Poisson blending against a per-pixel-loop baseline; preprocessing as
+images per second with 1 and 2 processes.
+"""
+import argparse
+import os
+import platform
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import bench_blend, bench_preprocess, bench_search, bench_train  # noqa: E402
+from model import ModelConfig, train_step_flops  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny widths and counts")
+    p.add_argument("--output_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=64)
+    return p.parse_args(argv)
+
+
+def main(args):
+    width = 16 if args.quick else 64
+    size, batch = args.output_size, args.batch_size
+    config = ModelConfig(output_size=size, gf_dim=width, df_dim=width)
+    peak = bench_train.matmul_peak()
+    rows = []
+    plain = None
+    for variant, shortcut in (("plain", False), ("tiled-z shortcut", True)):
+        seconds = bench_train.time_train_step(config, batch, 1 if args.quick else 2, False, shortcut)
+        plain = plain or seconds
+        floor = train_step_flops(config, batch) / peak / 1e9
+        rows.append((f"train step, {variant}", f"{seconds:.2f} s", f"floor {floor:.2f} s",
+                     f"{100 * floor / seconds:.0f}% of peak" + ("" if not shortcut else f", {plain / seconds:.2f}x")))
+    _, search_rows = bench_search.measure(size, batch, width, width, 2 if args.quick else 3, peak)
+    for row in search_rows:
+        rows.append((f"z-iteration, {row['variant']}", f"{row['seconds']:.3f} s", f"floor {row['floor']:.3f} s",
+                     f"{100 * row['floor'] / row['seconds']:.0f}% of peak, "
+                     f"{search_rows[0]['seconds'] / row['seconds']:.2f}x"))
+    images = 8 if args.quick else 64
+    for mask_type, fast, slow, ratio, diff in bench_blend.measure(images, 128, 2 if args.quick else 8):
+        rows.append((f"Poisson blend {images}x128px, {mask_type}", f"{fast:.3f} s", f"loop {slow:.1f} s",
+                     f"{ratio:.0f}x, max diff {diff:.0e}"))
+    for what, count, seconds, rate in bench_preprocess.measure(8 if args.quick else 48, 40 if args.quick else 400):
+        rows.append((what, f"{rate:.1f} /s", f"{count} in {seconds:.1f} s", ""))
+
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, float32 matmul peak {peak:.0f} GFLOP/s; "
+          f"networks at gf_dim = df_dim = {width}, {size}x{size}, batch {batch}")
+    print(f"| {'what':40s} | {'measured':>10s} | {'floor / baseline':>18s} | {'ratio':30s} |")
+    print(f"|{'-' * 42}|{'-' * 12}|{'-' * 20}|{'-' * 32}|")
+    for what, measured, reference, ratio in rows:
+        print(f"| {what:40s} | {measured:>10s} | {reference:>18s} | {ratio:30s} |")
+    return rows
+
+
+if __name__ == "__main__":
+    main(parse_args())

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import complete
+import train_encoder
+from encoder import Encoder, EncoderConfig, mask_bank
+from utils import UserError
+
+
+def test_encoder_output_shape_and_range():
+    config = EncoderConfig(output_size=32, ef_dim=8)
+    encoder = Encoder(config)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(-1, 1, (5, 32, 32, 3)) * 50, tf.float32)  # large inputs: tanh must bound z
+    masks = tf.constant(mask_bank(32)[:5])
+    z = encoder(images, masks, images, training=True).numpy()
+    assert z.shape == (5, 100) and np.abs(z).max() <= 1.0
+    assert Encoder(EncoderConfig(output_size=32, ef_dim=8, conditional=False)).convs[0].w.shape[2] == 4
+
+
+def test_mask_bank_has_every_kind():
+    bank = mask_bank(32)
+    holes = 1 - bank.mean(axis=(1, 2, 3))
+    assert bank.shape[1:] == (32, 32, 1) and len(bank) > 20
+    assert holes.min() > 0.05 and holes.max() > 0.7  # from small centre holes to the grid
+
+
+def test_training_lowers_the_loss_and_feeds_the_search(tiny_model, tmp_path):
+    ckpt, test_dir, records = tiny_model
+    args = train_encoder.parse_args(["--checkpoint_dir", ckpt, "--train_records", records, "--steps", "1",
+                                     "--batch_size", "16", "--print_every", "1"])
+    trainer = train_encoder.main(args)
+    images, maps = next(iter(__import__("dataset").train_batches(records, 32, 16, 0, 0)))
+    masks = tf.constant(mask_bank(32)[:16])
+    before = float(trainer.loss_terms(images, maps, masks, False)[0])
+    args.steps = 40
+    trainer = train_encoder.main(args)  # resumes at step 1
+    assert int(trainer.step) == 40
+    after = float(trainer.loss_terms(images, maps, masks, False)[0])
+    assert after < 0.9 * before
+
+    out = tmp_path / "out"
+    summary = complete.main(complete.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir, "--outDir", str(out),
+                                                 "--batch_size", "4", "--limit", "4", "--nIter", "0",
+                                                 "--z_init", "encoder"]))
+    assert summary["z_init"] == "encoder" and summary["psnr_after_blending"]["count"] == 4
+    assert (out / "completed" / "0_0.png").exists() and (out / "completed" / "0_blended.png").exists()
+
+
+def test_missing_encoder_is_one_clear_line(tiny_model, tmp_path):
+    ckpt, test_dir, _ = tiny_model
+    import shutil
+    bare = tmp_path / "bare"
+    shutil.copytree(ckpt, bare, ignore=shutil.ignore_patterns("encoder"))
+    with pytest.raises(UserError, match="no trained encoder in .*train_encoder.py"):
+        complete.main(complete.parse_args(["--checkpoint_dir", str(bare), "--test_dir", test_dir,
+                                           "--outDir", str(tmp_path / "o"), "--z_init", "encoder", "--nIter", "0"]))
