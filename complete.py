@@ -42,7 +42,7 @@ def add_search_args(p, nIter=1500, outDir="completions_results"):
                    help="first write N synthetic test pairs (seed 1) to --test_dir")
     p.add_argument("--limit", type=int, default=0, help="use only the first N test faces (0: all)")
     p.add_argument("--outDir", default=outDir)
-    p.add_argument("--blend_solver", default="splu", choices=["splu", "pyamg"])
+    p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
     p.add_argument("--tiled_z_shortcut", type=str2bool, nargs="?", const=True, default=True,
                    help="compute G's first conv over the tiled z by border class (exact, faster)")
     p.add_argument("--z_init", default="random", choices=["random", "encoder"],
@@ -105,8 +105,8 @@ def search_batch(search, images, keypoint_maps, masks, args, on_interval=None, z
         total, context, prior, generated = search.run(images_p, maps_p, masks_p, steps)
         done += steps
         if bar is not None:
+            bar.set_postfix(loss=f"{total[:n].mean():.1f}", context=f"{context[:n].mean():.1f}", refresh=False)
             bar.update(steps)
-            bar.set_postfix(loss=f"{total[:n].mean():.1f}", context=f"{context[:n].mean():.1f}")
         if on_interval is not None:
             on_interval(done, generated[:n])
         if done >= args.nIter:
@@ -121,11 +121,9 @@ def run_experiment(args):
     gan = load_model(args.checkpoint_dir, args.output_size)
     size = gan.config.output_size
     images, keypoint_maps, names = prepare_test_data(args, size)
-    if args.mask_file:
-        base_mask = mask_lib.load_mask(args.mask_file, size)
     rng = np.random.default_rng(args.seed)
     if args.mask_file:
-        all_masks = np.repeat(base_mask[None], len(images), axis=0)
+        all_masks = np.repeat(mask_lib.load_mask(args.mask_file, size)[None], len(images), axis=0)
     elif args.maskType == "random":
         all_masks = np.stack([mask_lib.make_mask("random", size, fraction_masked=args.fraction_masked, rng=rng)
                               for _ in images])

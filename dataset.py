@@ -64,6 +64,15 @@ def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batche
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
+def mean_face(records_dir, output_size, limit=10_000):
+    """The mean of the first `limit` training faces, [S, S, 3] in [-1, 1]."""
+    ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(limit)
+    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size)[0], num_parallel_calls=tf.data.AUTOTUNE)
+    total, count = ds.batch(256).reduce((tf.zeros([output_size, output_size, 3]), 0),
+                                        lambda acc, b: (acc[0] + tf.reduce_sum(b, 0), acc[1] + tf.shape(b)[0]))
+    return (total / tf.cast(count, tf.float32)).numpy()
+
+
 def first_examples(records_dir, output_size, count):
     """The first `count` faces of the records, unshuffled: fixed inputs for sample grids."""
     ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(count)

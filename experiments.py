@@ -16,6 +16,8 @@ import os
 import shutil
 import time
 
+import numpy as np
+
 import complete
 import main as train_main
 import masks as mask_lib
@@ -40,15 +42,20 @@ def parse_args(argv=None):
     p.add_argument("--train_faces", type=int, default=3000, help="synthetic training faces")
     p.add_argument("--test_faces", type=int, default=64, help="synthetic test faces")
     p.add_argument("--output_size", type=int, default=32)
-    p.add_argument("--gf_dim", type=int, default=32)
-    p.add_argument("--df_dim", type=int, default=32)
+    p.add_argument("--gf_dim", type=int, default=16)
+    p.add_argument("--df_dim", type=int, default=16)
     p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--train_steps", type=int, default=600)
-    p.add_argument("--nIter", type=int, default=150, help="latent-search steps per batch")
+    p.add_argument("--train_steps", type=int, default=1500)
+    p.add_argument("--nIter", type=int, default=200, help="latent-search steps per batch")
     p.add_argument("--lam", type=float, default=0.1)
     p.add_argument("--masks", default=",".join(mask_lib.PAPER_MASKS))
     p.add_argument("--temporal_mask", default="center", help="mask type of the consistency experiment")
     p.add_argument("--temporal_subjects", type=int, default=16)
+    p.add_argument("--encoder_study", action="store_true",
+                   help="also train the learned initialiser and compare random vs encoder starts (~15 min more)")
+    p.add_argument("--encoder_steps", type=int, default=1500)
+    p.add_argument("--milestones", default="0,10,20,50,100,150,300,600,1000,1500",
+                   help="search steps at which the encoder study measures PSNR")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -111,11 +118,106 @@ def make_data(args):
     return records, test_dir
 
 
+def mean_face_baseline(records_dir, test_dir, size, mask_types, limit=None):
+    """PSNR of filling each hole with the mean training face (no GAN), before / after
+    blending: the floor a GAN must beat. Returns {mask: (before, after)}."""
+    import dataset
+    from blend import poisson_blend
+    from inpaint import composite, psnr
+    images, _, _ = dataset.load_test_pairs(test_dir, size, limit)
+    mean = np.repeat(dataset.mean_face(records_dir, size)[None], len(images), axis=0)
+    out = {}
+    for m in mask_types:
+        masks = np.repeat(mask_lib.make_mask(m, size)[None], len(images), axis=0)
+        out[m] = (float(psnr(composite(images, mean, masks), images).mean()),
+                  float(psnr(poisson_blend(images, mean, masks), images).mean()))
+    return out
+
+
+def psnr_curve(args, key, test_dir, mask_type, z_init, milestones):
+    """Mean PSNR after blending at each milestone of one search run: {steps: dB}."""
+    from blend import poisson_blend
+    from inpaint import composite, load_model, pad_batch, psnr
+    a = complete.parse_args(search_argv(args, key, test_dir, "unused") + ["--maskType", mask_type, "--z_init", z_init])
+    gan = load_model(a.checkpoint_dir)
+    size = gan.config.output_size
+    images, maps, _ = complete.prepare_test_data(a, size)
+    mask = mask_lib.make_mask(mask_type, size)
+    search, start_z = complete.make_search(gan, a), complete.make_z_init(a, gan)
+    values = {n: [] for n in milestones}
+    for first in range(0, len(images), a.batch_size):
+        x, k = images[first:first + a.batch_size], maps[first:first + a.batch_size]
+        m = np.repeat(mask[None], len(x), axis=0)
+        xp, count = pad_batch(x, a.batch_size)
+        kp, mp = pad_batch(k, a.batch_size)[0], pad_batch(m[..., None], a.batch_size)[0]
+        search.start(None if start_z is None else pad_batch(start_z(x, m, k), a.batch_size)[0])
+        done = 0
+        for n in milestones:
+            generated = search.run(xp, kp, mp, n - done)[3][:count]
+            done = n
+            values[n].extend(psnr(poisson_blend(x, generated, m), x))
+    return {n: float(np.mean(v)) for n, v in values.items()}
+
+
+def encoder_study(args, records, test_dir):
+    """Random vs encoder start for the conditioned model: PSNR curves per mask, the steps the
+    encoder start needs to reach the random start's final PSNR, and consistency."""
+    import train_encoder
+    ckpt = os.path.join(args.results, "runs", "conditioned", "checkpoints")
+    start = time.perf_counter()
+    train_encoder.main(train_encoder.parse_args(["--checkpoint_dir", ckpt, "--train_records", records,
+                                                 "--steps", str(args.encoder_steps), "--batch_size",
+                                                 str(args.batch_size), "--seed", str(args.seed),
+                                                 "--print_every", str(max(1, args.encoder_steps // 5))]))
+    encoder_seconds = time.perf_counter() - start
+    milestones = sorted(int(n) for n in args.milestones.split(","))
+    study = {"milestones": milestones, "encoder_training_seconds": encoder_seconds, "masks": {}}
+    for m in args.masks.split(","):
+        curves = {z: psnr_curve(args, "conditioned", test_dir, m, z, milestones) for z in ("random", "encoder")}
+        target = curves["random"][milestones[-1]]
+        reached = [n for n in milestones if curves["encoder"][n] >= target]
+        study["masks"][m] = {"curves": curves, "random_final": target,
+                             "encoder_steps_to_match": reached[0] if reached else None,
+                             "speedup": (milestones[-1] / max(reached[0], 1)) if reached else None}
+        print(f"{m}: random start {target:.2f} dB at {milestones[-1]} steps; encoder start "
+              + ", ".join(f"{n}: {curves['encoder'][n]:.2f}" for n in milestones), flush=True)
+    for z_init, steps in (("random", args.nIter), ("encoder", args.nIter), ("encoder", 0)):
+        out = os.path.join(args.results, "consistency", f"conditioned_{z_init}_{steps}")
+        argv = search_argv(args, "conditioned", test_dir, out)
+        argv[argv.index("--nIter") + 1] = str(steps)
+        summary = temporal.run_experiment(temporal.parse_args(
+            argv + ["--maskType", args.temporal_mask, "--limit", str(args.temporal_subjects), "--z_init", z_init]))
+        summary.pop("images", None)
+        study[f"consistency_{z_init}_{steps}"] = summary
+    return study
+
+
+def encoder_table(args, study):
+    milestones = study["milestones"]
+    lines = ["", f"## Learned initialiser (conditioned model; encoder trained {args.encoder_steps} steps, "
+             f"{study['encoder_training_seconds'] / 60:.1f} min)", "",
+             "PSNR after blending (dB) after N search steps, random start / encoder start:", "",
+             "| mask | " + " | ".join(f"N={n}" for n in milestones) + " | encoder steps to match random@"
+             f"{milestones[-1]} |", "|---|" + "---|" * (len(milestones) + 1)]
+    for m, r in study["masks"].items():
+        cells = [f"{r['curves']['random'][n]:.2f} / {r['curves']['encoder'][n]:.2f}" for n in milestones]
+        match = "not reached" if r["encoder_steps_to_match"] is None else \
+            f"{r['encoder_steps_to_match']} ({r['speedup']:.0f}x fewer)"
+        lines.append(f"| {MASK_TITLES.get(m, m)} | " + " | ".join(cells) + f" | {match} |")
+    lines += ["", f"Consistency ({args.temporal_mask} masks, pairwise MSE after blending, [0, 1] scale):", ""]
+    for key, value in study.items():
+        if key.startswith("consistency_"):
+            _, z_init, steps = key.split("_")
+            lines.append(f"- {z_init} start, {steps} steps: {value['consistency_after_blending']['mean']:.5f} "
+                         f"(PSNR {value['psnr_after_blending']['mean']:.2f} dB)")
+    return lines
+
+
 def fmt(value, digits=2):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def write_table(args, results, path):
+def write_table(args, results, path, study=None):
     mask_types = args.masks.split(",")
     lines = [f"# Results: {'synthetic faces' if not args.train_records else args.train_records}, "
              f"{args.output_size}x{args.output_size}",
@@ -138,6 +240,10 @@ def write_table(args, results, path):
         cells.append(f"{fmt(t['consistency_before_blending']['mean'], 5)} / "
                      f"{fmt(t['consistency_after_blending']['mean'], 5)}")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    baseline = results.get("mean_face")
+    if baseline:
+        lines.append("| mean training face, no GAN | " + " | ".join(
+            f"{baseline[m][0]:.2f} / {baseline[m][1]:.2f}" for m in mask_types) + " | |")
     gains = []
     for m in mask_types:
         a = results["conditioned"]["completion"][m]["psnr_after_blending"]["mean"]
@@ -150,6 +256,15 @@ def write_table(args, results, path):
                   "| method | center | checkboard | left | freehand |", "|---|---|---|---|---|"]
         for key, title, _ in METHODS:
             lines.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in paper[key]) + " |")
+    decoupling = results.get("decoupling")
+    if decoupling:
+        lines += ["", "Pose/appearance decoupling of the conditioned generator over 8 maps x 8 z "
+                  "(variance of the one-factor means, [0, 1] scale): appearance (mean colour) "
+                  f"{decoupling['appearance_from_z']:.5f} from z vs {decoupling['appearance_from_map']:.5f} "
+                  f"from the map; structure (image minus its mean colour) {decoupling['structure_from_map']:.5f} "
+                  f"from the map vs {decoupling['structure_from_z']:.5f} from z."]
+    if study:
+        lines += encoder_table(args, study)
     lines += ["", "Figures: `figures/sample_<method>.png` (training samples), `figures/same_k_diff_z.png`, "
               "`figures/same_z_diff_k.png`; completions in `completions/<method>/<mask>/`, consistency GIFs "
               "in `consistency/<method>/`."]
@@ -163,7 +278,8 @@ def run(args):
     mask_types = args.masks.split(",")
     stages = [("data", 1)] + [(f"train {key}", 10) for key, _, _ in METHODS] \
         + [(f"complete {key} {m}", 2) for key, _, _ in METHODS for m in mask_types] \
-        + [(f"consistency {key}", 2) for key, _, _ in METHODS] + [("figures and table", 0.2)]
+        + [(f"consistency {key}", 2) for key, _, _ in METHODS] \
+        + ([("encoder study", 30)] if args.encoder_study else []) + [("figures and table", 0.2)]
     progress = Progress(stages)
     os.makedirs(args.results, exist_ok=True)
     results = {key: {"completion": {}} for key, _, _ in METHODS}
@@ -190,6 +306,12 @@ def run(args):
                                                      "--limit", str(args.temporal_subjects)]))
         progress.end()
 
+    study = None
+    if args.encoder_study:
+        progress.begin("learned initialiser: training it, then random vs encoder starts")
+        study = encoder_study(args, records, test_dir)
+        progress.end()
+
     progress.begin("figures and table")
     figures = os.path.join(args.results, "figures")
     os.makedirs(figures, exist_ok=True)
@@ -200,10 +322,15 @@ def run(args):
     vis = train_args(args, "conditioned", True, records)
     vis.visualize, vis.sample_dir, vis.dataset = True, figures, ""
     train_main.visualize(vis)
-    for summary in (r for k in results for r in list(results[k]["completion"].values()) + [results[k]["consistency"]]):
-        summary.pop("images", None)
-    save_json(os.path.join(args.results, "results.json"), {"settings": vars(args), "results": results})
-    table = write_table(args, results, os.path.join(args.results, "results.md"))
+    with open(os.path.join(figures, "decoupling.json")) as f:
+        results["decoupling"] = json.load(f)
+    results["mean_face"] = mean_face_baseline(records, test_dir, args.output_size, mask_types)
+    for key, _, _ in METHODS:
+        for summary in list(results[key]["completion"].values()) + [results[key]["consistency"]]:
+            summary.pop("images", None)
+    save_json(os.path.join(args.results, "results.json"),
+              {"settings": vars(args), "results": results, "encoder_study": study})
+    table = write_table(args, results, os.path.join(args.results, "results.md"), study)
     progress.end()
     print("\n" + table)
     print(f"\nall done in {(time.perf_counter() - progress.start) / 60:.1f} min; see {args.results}/results.md")

@@ -22,8 +22,24 @@ def generate_all_pairs(gan, z, keypoint_maps):
     return out.reshape(n_maps, n_z, *out.shape[1:])
 
 
+def decoupling_scores(pairs):
+    """How much of the variation of G(z_j, k_i) ([maps, zs, S, S, 3]) comes from z and how much
+    from the map, split into appearance (each image's mean colour) and structure (the image
+    minus its mean colour). Each score is the variance of the one-factor means (the main
+    effect of that factor). Decoupled means: appearance from z, structure from the map."""
+    pairs = (np.asarray(pairs, np.float64) + 1) / 2
+    colour = pairs.mean(axis=(2, 3))                        # [maps, zs, 3]
+    structure = pairs - colour[:, :, None, None, :]
+    return {
+        "appearance_from_z": float(colour.mean(axis=0).var(axis=0).mean()),
+        "appearance_from_map": float(colour.mean(axis=1).var(axis=0).mean()),
+        "structure_from_map": float(structure.mean(axis=1).var(axis=0).mean()),
+        "structure_from_z": float(structure.mean(axis=0).var(axis=0).mean()),
+    }
+
+
 def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
-    """Write the two figures; returns their paths."""
+    """Write the two figures and decoupling.json (decoupling_scores); returns the figure paths."""
     if not gan.config.conditional:
         raise UserError("an unconditioned model (conditional=False) takes no keypoint map: "
                         "--visualize needs a conditioned one")
@@ -39,4 +55,6 @@ def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
     for path, grid in zip(paths, (same_k, same_z)):
         rows, cols = grid.shape[:2]
         save_image(path, image_grid(to_uint8(grid.reshape(rows * cols, *grid.shape[2:])), rows))
+    from utils import save_json
+    save_json(os.path.join(out_dir, "decoupling.json"), decoupling_scores(pairs))
     return paths

@@ -193,33 +193,44 @@ def count_parameters(module):
     return int(sum(math.prod(v.shape) for v in module.trainable_variables))
 
 
-def flops_per_image(config, tiled_z_shortcut=False):
-    """Forward FLOPs (2 x multiply-adds) of G and D per image; transposed convs counted on
-    their input grid. With the shortcut, the first conv convolves only the map."""
+def layer_flops(config, tiled_z_shortcut=False):
+    """Forward FLOPs (2 x multiply-adds) per image of each layer: (G layers, D layers).
+    Transposed convs are counted on their input grid. With the shortcut, G's first conv
+    convolves only the map (the tiled-z part costs next to nothing)."""
     s, c = config.output_size, config
     first_in = c.map_channels if tiled_z_shortcut else c.z_dim + c.map_channels
-    g = 2 * s * s * 25 * first_in * 2 * c.gf_dim
+    g_layers = [2 * s * s * 25 * first_in * 2 * c.gf_dim]
     widths = [2 * c.gf_dim, 2 * c.gf_dim, 4 * c.gf_dim, 8 * c.gf_dim, 16 * c.gf_dim]
     side = s
     for a, b in zip(widths[:-1], widths[1:]):
         side //= 2
-        g += 2 * side * side * 25 * a * b
+        g_layers.append(2 * side * side * 25 * a * b)
     ups = [16 * c.gf_dim, 8 * c.gf_dim, 4 * c.gf_dim, 2 * c.gf_dim, c.c_dim]
     for a, b in zip(ups[:-1], ups[1:]):
-        g += 2 * side * side * 25 * a * b  # counted on the input grid of each transposed conv
+        g_layers.append(2 * side * side * 25 * a * b)
         side *= 2
     depth = int(math.log2(s)) - 2
     dw = [c.c_dim + c.map_channels] + [c.df_dim * 2 ** i for i in range(depth)]
-    d, side = 0, s
+    d_layers, side = [], s
     for a, b in zip(dw[:-1], dw[1:]):
         side //= 2
-        d += 2 * side * side * 25 * a * b
-    return g, d
+        d_layers.append(2 * side * side * 25 * a * b)
+    return g_layers, d_layers
+
+
+def flops_per_image(config, tiled_z_shortcut=False):
+    """Forward FLOPs of G and D per image."""
+    g_layers, d_layers = layer_flops(config, tiled_z_shortcut)
+    return sum(g_layers), sum(d_layers)
 
 
 def train_step_flops(config, batch_size, tiled_z_shortcut=False):
-    """FLOPs of one train step: D step = G forward + D forward and backward on real and fake
-    (backward ~2x forward); G step = G forward and backward + D forward and input-gradient
-    backward. That is 4 G + 8 D forward passes' worth per image."""
-    g, d = flops_per_image(config, tiled_z_shortcut)
-    return batch_size * (4 * g + 8 * d)
+    """FLOPs of one train step, a backward pass costing one forward for the weight gradients
+    and one for the input gradients, the latter skipped at each network's input layer:
+    D step = G forward + D forward, weight and input gradients on real and on fake;
+    G step = G forward, weight and input gradients + D forward and input gradients."""
+    g_layers, d_layers = layer_flops(config, tiled_z_shortcut)
+    g, d = sum(g_layers), sum(d_layers)
+    d_step = g + 2 * (d + d + (d - d_layers[0]))
+    g_step = (g + g + (g - g_layers[0])) + (d + d)
+    return batch_size * (d_step + g_step)

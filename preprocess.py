@@ -121,8 +121,14 @@ def _progress_bar(total, initial, description):
                 disable=None)
 
 
-def _report_skip(bar, source, skip):
-    bar.write(f"skipped {source}: {skip}")
+def _account(bar, summary, shown, source, faces, skip):
+    """Book one finished source: counts, a line for a skip, faces for the preview, the bar."""
+    summary.add(faces, skip)
+    if skip is not None:
+        bar.write(f"skipped {source}: {skip}")
+    if len(shown) < 16:
+        shown.extend(faces)
+    bar.update(1)
 
 
 def _preview(out_dir, faces):
@@ -185,19 +191,12 @@ def write_train_records(sources, out_dir, processes, overwrite=False, shard_size
                 checkpoint()
             for face in faces:
                 writer.write(records.encode_example(face.image, face.keypoint_map, face.landmarks, source))
-            pending.add(faces, skip)
-            if skip is not None:
-                _report_skip(bar, source, skip)
-            if len(shown) < 16:
-                shown.extend(faces)
+            _account(bar, pending, shown, source, faces, skip)
             done += 1
-            bar.update(1)
         writer.close()
         summary = pending
         checkpoint(complete=True)
     except KeyboardInterrupt:
-        writer.abandon()
-        bar.close()
         raise UserError(f"interrupted: {state['shards']} shards kept in {out_dir}; run the same "
                         "command again to resume")
     finally:
@@ -242,13 +241,8 @@ def write_test_pairs(sources, out_dir, processes, overwrite=False):
                 entries.append({"index": n, "image": f"img{n}.png", "keypoint_map": f"ky{n}.png",
                                 "source": source, "face": number, "box": list(map(int, face.box)),
                                 "landmarks": np.round(face.landmarks, 2).tolist()})
-            summary.add(faces, skip)
-            if skip is not None:
-                _report_skip(bar, source, skip)
-            if len(shown) < 16:
-                shown.extend(faces)
+            _account(bar, summary, shown, source, faces, skip)
             done += 1
-            bar.update(1)
             if done % PROGRESS_EVERY == 0:
                 checkpoint()
         checkpoint(complete=True)

@@ -3,8 +3,7 @@
     python bench/bench_blend.py --images 64 --size 128
 
 The baseline is what the original did, minus its wrap-around bug: for each image, a Python
-loop over the hole's pixels fills a sparse matrix and right-hand sides, then one sparse solve
-per channel. Both see the same 64 images and masks; the script prints times, the ratio and
+loop over every pixel fills a sparse system, then pyamg solves it once per channel. Both see the same 64 images and masks; the script prints times, the ratio and
 the largest difference between the two results.
 """
 import argparse
@@ -26,37 +25,37 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=64)
     p.add_argument("--size", type=int, default=128)
-    p.add_argument("--baseline_images", type=int, default=8,
+    p.add_argument("--baseline_images", type=int, default=4,
                    help="images timed with the slow baseline (its time is per image, scaled up)")
     p.add_argument("--masks", default="center,checkboard")
     return p.parse_args(argv)
 
 
 def loop_blend(target, source, mask):
-    """One image, the straightforward way: [H, W, C] arrays, mask 1 = known."""
+    """One image the way the original did it (minus its left-right wrap-around): a Python loop
+    over every pixel fills a sparse system, identity rows for known pixels and Laplacian rows
+    for hole pixels, then pyamg solves it once per channel."""
+    import pyamg
     h, w, c = target.shape
-    hole = np.argwhere(mask < 0.5)
-    index = -np.ones((h, w), int)
-    for n, (y, x) in enumerate(hole):
-        index[y, x] = n
-    A = sp.lil_matrix((len(hole), len(hole)))
-    b = np.zeros((len(hole), c))
-    for n, (y, x) in enumerate(hole):
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            qy, qx = y + dy, x + dx
-            if not (0 <= qy < h and 0 <= qx < w):
+    n = h * w
+    A = sp.lil_matrix((n, n))
+    b = np.zeros((n, c))
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if mask[y, x] > 0.5:
+                A[i, i] = 1
+                b[i] = target[y, x]
                 continue
-            A[n, n] += 1
-            b[n] += source[y, x] - source[qy, qx]
-            if index[qy, qx] >= 0:
-                A[n, index[qy, qx]] = -1
-            else:
-                b[n] += target[qy, qx]
+            for qy, qx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if 0 <= qy < h and 0 <= qx < w:
+                    A[i, i] += 1
+                    A[i, qy * w + qx] = -1
+                    b[i] += source[y, x] - source[qy, qx]
     A = A.tocsr()
-    out = target.astype(np.float64).copy()
-    for ch in range(c):
-        out[hole[:, 0], hole[:, 1], ch] = spla.spsolve(A, b[:, ch])
-    return out
+    solver = pyamg.ruge_stuben_solver(A)
+    out = np.stack([solver.solve(b[:, ch], tol=1e-10) for ch in range(c)], axis=-1)
+    return out.reshape(h, w, c)
 
 
 def measure(images=64, size=128, baseline_images=8, mask_types=("center", "checkboard")):
@@ -74,7 +73,7 @@ def measure(images=64, size=128, baseline_images=8, mask_types=("center", "check
         start = time.perf_counter()
         slow = [loop_blend(targets[i], sources[i], mask) for i in range(baseline_images)]
         slow_per_image = (time.perf_counter() - start) / baseline_images
-        diff = max(np.abs(ours[i] - slow[i]).max() for i in range(baseline_images))
+        diff = max(np.abs(ours[i] - slow[i]).max() for i in range(baseline_images))  # pyamg tol 1e-10
         rows.append((mask_type, fast, slow_per_image * images, slow_per_image * images / fast, diff))
     return rows
 

@@ -103,7 +103,7 @@ def dense_reference(target, source, mask):
     return out
 
 
-@pytest.mark.parametrize("solver", ["splu", "pyamg"])
+@pytest.mark.parametrize("solver", ["banded", "splu", "pyamg"])
 def test_blend_matches_dense_reference(solver):
     rng = np.random.default_rng(0)
     target, source = rng.uniform(-1, 1, (2, 12, 12, 3)), rng.uniform(-1, 1, (2, 12, 12, 3))

@@ -53,3 +53,17 @@ def test_pose_appearance_figures(tiny_model, tmp_path):
     # Column 0 of the first figure is the maps; the samples of one row differ (different z).
     row = first[:32, 32:].reshape(32, 8, 32, 3).transpose(1, 0, 2, 3).astype(float)
     assert row.std(axis=0).mean() > 0.5
+    import json
+    scores = json.load(open(tmp_path / "celebA" / "decoupling.json"))
+    assert all(v >= 0 for v in scores.values())
+
+
+def test_decoupling_scores_separate_the_factors():
+    from figures import decoupling_scores
+    rng = np.random.default_rng(0)
+    colour_of_z = rng.uniform(-0.5, 0.5, (1, 8, 1, 1, 3))          # appearance depends on z only
+    shape_of_map = rng.uniform(-0.3, 0.3, (8, 1, 16, 16, 1))       # structure depends on the map only
+    shape_of_map -= shape_of_map.mean(axis=(2, 3), keepdims=True)
+    scores = decoupling_scores(np.broadcast_to(colour_of_z + shape_of_map, (8, 8, 16, 16, 3)))
+    assert scores["appearance_from_z"] > 0.01 and scores["appearance_from_map"] < 1e-12
+    assert scores["structure_from_map"] > 0.001 and scores["structure_from_z"] < 1e-12
