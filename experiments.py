@@ -176,7 +176,9 @@ def encoder_study(args, records, test_dir):
         curves = {z: psnr_curve(args, "conditioned", test_dir, m, z, milestones) for z in ("random", "encoder")}
         target = curves["random"][milestones[-1]]
         reached = [n for n in milestones if curves["encoder"][n] >= target]
+        caught_up = [n for n in milestones if curves["random"][n] >= curves["encoder"][milestones[0]]]
         study["masks"][m] = {"curves": curves, "random_final": target,
+                             "random_steps_to_match_encoder_0": caught_up[0] if caught_up else None,
                              "encoder_steps_to_match": reached[0] if reached else None,
                              "speedup": (milestones[-1] / max(reached[0], 1)) if reached else None}
         print(f"{m}: random start {target:.2f} dB at {milestones[-1]} steps; encoder start "
@@ -198,12 +200,14 @@ def encoder_table(args, study):
              f"{study['encoder_training_seconds'] / 60:.1f} min)", "",
              "PSNR after blending (dB) after N search steps, random start / encoder start:", "",
              "| mask | " + " | ".join(f"N={n}" for n in milestones) + " | encoder steps to match random@"
-             f"{milestones[-1]} |", "|---|" + "---|" * (len(milestones) + 1)]
+             f"{milestones[-1]} | random steps to match encoder@0 |", "|---|" + "---|" * (len(milestones) + 2)]
     for m, r in study["masks"].items():
         cells = [f"{r['curves']['random'][n]:.2f} / {r['curves']['encoder'][n]:.2f}" for n in milestones]
         match = "not reached" if r["encoder_steps_to_match"] is None else \
-            f"{r['encoder_steps_to_match']} ({r['speedup']:.0f}x fewer)"
-        lines.append(f"| {MASK_TITLES.get(m, m)} | " + " | ".join(cells) + f" | {match} |")
+            f"{r['encoder_steps_to_match']} ({r['speedup']:.1f}x fewer)"
+        feed_forward = r["random_steps_to_match_encoder_0"]
+        feed_forward = f">{milestones[-1]}" if feed_forward is None else str(feed_forward)
+        lines.append(f"| {MASK_TITLES.get(m, m)} | " + " | ".join(cells) + f" | {match} | {feed_forward} |")
     lines += ["", f"Consistency ({args.temporal_mask} masks, pairwise MSE after blending, [0, 1] scale):", ""]
     for key, value in study.items():
         if key.startswith("consistency_"):
@@ -259,7 +263,8 @@ def write_table(args, results, path, study=None):
     decoupling = results.get("decoupling")
     if decoupling:
         lines += ["", "Pose/appearance decoupling of the conditioned generator over 8 maps x 8 z "
-                  "(variance of the one-factor means, [0, 1] scale): appearance (mean colour) "
+                  "(variance of the one-factor means, [0, 1] scale): appearance (mean colour inside each "
+                  "map's face region) "
                   f"{decoupling['appearance_from_z']:.5f} from z vs {decoupling['appearance_from_map']:.5f} "
                   f"from the map; structure (image minus its mean colour) {decoupling['structure_from_map']:.5f} "
                   f"from the map vs {decoupling['structure_from_z']:.5f} from z."]

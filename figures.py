@@ -22,13 +22,24 @@ def generate_all_pairs(gan, z, keypoint_maps):
     return out.reshape(n_maps, n_z, *out.shape[1:])
 
 
-def decoupling_scores(pairs):
+def face_regions(keypoint_maps):
+    """[maps, S, S] True where a keypoint map ([-1, 1]) is not background."""
+    from keypoints import BACKGROUND
+    background = np.array(BACKGROUND) / 127.5 - 1
+    return np.abs(np.asarray(keypoint_maps) - background).max(axis=-1) > 0.05
+
+
+def decoupling_scores(pairs, regions=None):
     """How much of the variation of G(z_j, k_i) ([maps, zs, S, S, 3]) comes from z and how much
-    from the map, split into appearance (each image's mean colour) and structure (the image
-    minus its mean colour). Each score is the variance of the one-factor means (the main
-    effect of that factor). Decoupled means: appearance from z, structure from the map."""
+    from the map, split into appearance (mean colour inside map i's face region, `regions`
+    [maps, S, S]; the whole image if None) and structure (the image minus its mean colour).
+    Each score is the variance of the one-factor means (the main effect of that factor).
+    Decoupled means: appearance from z, structure from the map."""
     pairs = (np.asarray(pairs, np.float64) + 1) / 2
-    colour = pairs.mean(axis=(2, 3))                        # [maps, zs, 3]
+    if regions is None:
+        regions = np.ones(pairs.shape[:1] + pairs.shape[2:4], bool)
+    weights = np.asarray(regions, np.float64)[:, None, :, :, None]
+    colour = (pairs * weights).sum(axis=(2, 3)) / weights.sum(axis=(2, 3))   # [maps, zs, 3]
     structure = pairs - colour[:, :, None, None, :]
     return {
         "appearance_from_z": float(colour.mean(axis=0).var(axis=0).mean()),
@@ -56,5 +67,5 @@ def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
         rows, cols = grid.shape[:2]
         save_image(path, image_grid(to_uint8(grid.reshape(rows * cols, *grid.shape[2:])), rows))
     from utils import save_json
-    save_json(os.path.join(out_dir, "decoupling.json"), decoupling_scores(pairs))
+    save_json(os.path.join(out_dir, "decoupling.json"), decoupling_scores(pairs, face_regions(keypoint_maps)))
     return paths

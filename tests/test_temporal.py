@@ -67,3 +67,14 @@ def test_decoupling_scores_separate_the_factors():
     scores = decoupling_scores(np.broadcast_to(colour_of_z + shape_of_map, (8, 8, 16, 16, 3)))
     assert scores["appearance_from_z"] > 0.01 and scores["appearance_from_map"] < 1e-12
     assert scores["structure_from_map"] > 0.001 and scores["structure_from_z"] < 1e-12
+    # Appearance inside each map's face region: a map that only moves the face does not change it.
+    from figures import face_regions
+    from keypoints import draw_keypoint_map
+    from synthetic import TEMPLATE
+    maps = np.stack([draw_keypoint_map(TEMPLATE * 16 + shift, 16) for shift in range(-2, 2)]) / 127.5 - 1
+    regions = face_regions(maps)
+    assert regions[:, 8, 8].all() and not regions[:, 0, 0].any()
+    skin = rng.uniform(-0.5, 0.5, (1, 4, 1, 1, 3))
+    images = np.where(regions[:, None, :, :, None], skin, -1.0)   # each z a skin tone, faces moved by the map
+    moved = decoupling_scores(images, regions)
+    assert moved["appearance_from_map"] < 1e-12 < moved["appearance_from_z"]
