@@ -1,8 +1,8 @@
 """Reproduce the paper's claims end to end: conditioned vs unconditioned GAN, same budget.
 
-    python experiments.py                      # synthetic faces, CPU-sized (about 12 minutes on 2 cores)
+    python experiments.py                      # synthetic faces, CPU-sized (about 12.5 minutes on 2 cores)
     python experiments.py --train_records data/train_records --test_dir data/test_images \\
-        --output_size 128 --gf_dim 64 --df_dim 64 --train_steps 30000 --nIter 1500   # CelebA, GPU
+        --output_size 128 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 30000 --nIter 1500  # CelebA, GPU
 
 Makes synthetic train and test faces (unless given records / test pairs), trains a
 keypoint-conditioned and an unconditioned model with identical seeds and budgets, runs the
@@ -44,8 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--output_size", type=int, default=32)
     p.add_argument("--gf_dim", type=int, default=16)
     p.add_argument("--df_dim", type=int, default=16)
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--train_steps", type=int, default=1500)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--train_steps", type=int, default=3000)
     p.add_argument("--nIter", type=int, default=200, help="latent-search steps per batch")
     p.add_argument("--lam", type=float, default=0.1)
     p.add_argument("--masks", default=",".join(mask_lib.PAPER_MASKS))

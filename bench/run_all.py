@@ -27,6 +27,26 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def time_encoder(size, batch, width, repeats=3):
+    """Seconds for the learned initialiser's forward pass on a batch (compiled)."""
+    import time
+
+    import numpy as np
+    import tensorflow as tf
+
+    from encoder import Encoder, EncoderConfig
+    encoder = Encoder(EncoderConfig(output_size=size, ef_dim=width))
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)), tf.float32)
+    masks = tf.ones((batch, size, size, 1))
+    forward = tf.function(lambda x, m: encoder(x, m, x))
+    forward(images, masks).numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        forward(images, masks).numpy()
+    return (time.perf_counter() - start) / repeats
+
+
 def main(args):
     width = 16 if args.quick else 64
     size, batch = args.output_size, args.batch_size
@@ -46,6 +66,11 @@ def main(args):
         rows.append((f"z-iteration, {row['variant']}", f"{row['seconds']:.3f} s", f"floor {floor:.3f} s",
                      f"{100 * floor / row['seconds']:.0f}% of peak, "
                      f"{search_rows[0]['seconds'] / row['seconds']:.2f}x vs plain"))
+    encoder_seconds = time_encoder(size, batch, width)
+    shortcut_iteration = search_rows[1]["seconds"]
+    rows.append(("encoder start (one forward pass)", f"{encoder_seconds:.3f} s",
+                 f"1500 z-its {1500 * shortcut_iteration:.0f} s",
+                 f"{1500 * shortcut_iteration / encoder_seconds:.0f}x less than 1500 iterations"))
     images = 8 if args.quick else 64
     for mask_type, fast, slow, ratio, diff in bench_blend.measure(images, 128, 1 if args.quick else 4):
         rows.append((f"Poisson blend {images}x128px, {mask_type}", f"{fast:.3f} s", f"loop {slow:.1f} s",
