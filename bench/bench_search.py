@@ -13,17 +13,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from bench.bench_train import matmul_peak  # noqa: E402
+from bench.bench_train import matmul_peak, network_args  # noqa: E402
 from inpaint import LatentSearch  # noqa: E402
 from model import KeypointGAN, ModelConfig, layer_flops  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--output_size", type=int, default=64)
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--gf_dim", type=int, default=64)
-    p.add_argument("--df_dim", type=int, default=64)
+    p = network_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--steps", type=int, default=5)
     return p.parse_args(argv)
 
