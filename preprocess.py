@@ -64,8 +64,8 @@ class Sources:
             identity = ["synthetic", args.seed, args.synthetic, args.size]
             self.description = f"{args.synthetic} synthetic faces (seed {args.seed})"
         else:
-            self.jobs = list_images(args.input_dir)
             FaceFinder(args.predictor, args.size)  # fail here, once, if dlib or the model is missing
+            self.jobs = list_images(args.input_dir)
             self.job_fn, self.init = _photo_job, _init_photo_worker
             self.init_args = (args.predictor, args.size)
             relative = [os.path.relpath(p, args.input_dir) for p in self.jobs]
