@@ -40,7 +40,6 @@ class PoissonBlender:
     def __init__(self, mask, solver="banded"):
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}")
-        self.shape = mask.shape
         flat = np.asarray(mask).ravel() > 0.5
         self.hole, self.known = np.flatnonzero(~flat), np.flatnonzero(flat)
         self.laplacian = grid_laplacian(*mask.shape)

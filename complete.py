@@ -198,26 +198,23 @@ def complete_photo(args):
             raise UserError(f"mask file {args.mask_file} is {photo_mask.shape[1]}x{photo_mask.shape[0]} but "
                             f"{args.image} is {width}x{height}: draw the mask over the photo at its size")
         damaged = (photo * photo_mask[..., None]).astype(np.uint8)
-        found = finder.landmarks(damaged)
+        found = finder.boxes(damaged)
         if not found:
             raise UserError(f"dlib finds no face in {args.image} once masked: use a smaller mask or "
                             "--maskType on the face box")
-        box = clamp_box(found[0][0], width, height)
+        box = clamp_box(found[0], width, height)
     else:
-        found = finder.landmarks(photo)
+        found = finder.boxes(photo)
         if not found:
             raise UserError(f"dlib finds no face in {args.image}: use a photo with a frontal face")
-        box = clamp_box(found[0][0], width, height)
+        box = clamp_box(found[0], width, height)
         crop_mask = mask_lib.make_mask(args.maskType, size, args.centerScale, args.fraction_masked)
         box_mask = np.asarray(Image.fromarray((crop_mask * 255).astype(np.uint8)).resize(
             (box[2] - box[0], box[3] - box[1]), Image.Resampling.NEAREST)) > 127
         photo_mask = np.ones((height, width), np.float32)
         photo_mask[box[1]:box[3], box[0]:box[2]] = box_mask
         damaged = (photo * photo_mask[..., None]).astype(np.uint8)
-    import dlib
-    rect = dlib.rectangle(box[0], box[1], box[2] - 1, box[3] - 1)
-    landmarks = np.array([[p.x, p.y] for p in finder.predictor(damaged, rect).parts()], np.float32)
-    face = crop_face(damaged, box, landmarks, size, args.image)
+    face = crop_face(damaged, box, finder.landmarks_in_box(damaged, box), size, args.image)
     crop_mask = np.asarray(Image.fromarray((photo_mask[box[1]:box[3], box[0]:box[2]] * 255).astype(np.uint8))
                            .resize((size, size), Image.Resampling.NEAREST)) > 127
     crop_mask = crop_mask.astype(np.float32)[None]

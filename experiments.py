@@ -137,7 +137,7 @@ def mean_face_baseline(records_dir, test_dir, size, mask_types, limit=None):
 def psnr_curve(args, key, test_dir, mask_type, z_init, milestones):
     """Mean PSNR after blending at each milestone of one search run: {steps: dB}."""
     from blend import poisson_blend
-    from inpaint import composite, load_model, pad_batch, psnr
+    from inpaint import load_model, pad_batch, psnr
     a = complete.parse_args(search_argv(args, key, test_dir, "unused") + ["--maskType", mask_type, "--z_init", z_init])
     gan = load_model(a.checkpoint_dir)
     size = gan.config.output_size

@@ -107,14 +107,19 @@ class FaceFinder:
         self.predictor = dlib.shape_predictor(find_predictor(predictor_path))
         self.size = size
 
+    def boxes(self, image):
+        """(left, top, right, bottom) of each face dlib finds, right/bottom exclusive, unclamped."""
+        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in self.detector(image, 1)]
+
+    def landmarks_in_box(self, image, box):
+        """[68, 2] landmarks (photo pixels) of the face in box."""
+        import dlib
+        shape = self.predictor(image, dlib.rectangle(box[0], box[1], box[2] - 1, box[3] - 1))
+        return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
+
     def landmarks(self, image):
         """[(box, [68, 2] landmarks in photo pixels)] for each face dlib finds."""
-        found = []
-        for rect in self.detector(image, 1):
-            shape = self.predictor(image, rect)
-            points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-            found.append(((rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1), points))
-        return found
+        return [(box, self.landmarks_in_box(image, box)) for box in self.boxes(image)]
 
     def faces(self, image, source=""):
         """All faces of a uint8 RGB photo as Face crops. Raises Skip if there are none."""

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from model import KeypointGAN, ModelConfig
 from ops import Adam
-from utils import UserError
+from utils import UserError, save_npy
 
 PSNR_CAP_DB = 100.0  # identical images: MSE 0 would give inf; reported as 100 dB
 
@@ -148,7 +148,6 @@ def composite(images, generated, masks):
 
 def write_summary_arrays(out_dir, name, values):
     """values per image -> name.npy; returns {mean, std, count} for the JSON summary."""
-    from utils import save_npy
     values = np.asarray(values, np.float64)
     save_npy(os.path.join(out_dir, f"{name}.npy"), values)
     return {"mean": float(values.mean()) if len(values) else None,
