@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from model import KeypointGAN, ModelConfig
+from model import CONFIG_NAME, KeypointGAN, ModelConfig
 from ops import Adam
 from utils import UserError, save_npy
 
@@ -32,7 +32,13 @@ def load_model(checkpoint_dir, output_size=None):
         raise UserError(f"no checkpoint in {checkpoint_dir}: train one with `python main.py "
                         f"--checkpoint_dir {checkpoint_dir}` or pass the right --checkpoint_dir")
     gan = KeypointGAN(config)
-    tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(latest).expect_partial()
+    try:
+        status = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(latest)
+        status.expect_partial()  # the optimisers' slots are not needed to infer
+        status.assert_existing_objects_matched()  # never run on random weights
+    except (AssertionError, ValueError) as error:
+        raise UserError(f"{latest} does not hold the {config.arch} model its {CONFIG_NAME} describes "
+                        f"({str(error).splitlines()[0][:120]}): retrain, or pass the right --checkpoint_dir")
     return gan
 
 

@@ -1,6 +1,7 @@
-"""Train the keypoint-conditioned GAN (or, with --conditional=False, the unconditioned DCGAN).
+"""Train the keypoint-conditioned GAN, or the authors' DCGAN baseline (--arch dcgan).
 
     python main.py --batch_size=64 --output_size=128                 # the paper's setting (GPU)
+    python main.py --batch_size=64 --output_size=64 --arch dcgan     # the paper's DIP baseline
     python main.py --synthetic 2000 --output_size 32 --gf_dim 16 --df_dim 16 --max_steps 600  # CPU
 
 Writes 8x8 grids of samples and their keypoint maps to samples/celebA/ every
@@ -30,8 +31,12 @@ def parse_args(argv=None):
     p.add_argument("--z_dim", type=int, default=100)
     p.add_argument("--gf_dim", type=int, default=64, help="generator width (64 in the paper)")
     p.add_argument("--df_dim", type=int, default=64, help="discriminator width (64 in the paper)")
+    p.add_argument("--arch", default="ecgan", choices=["ecgan", "dcgan"],
+                   help="ecgan: the paper's encoder-decoder G; dcgan: the authors' DIP baseline "
+                        "(linear z -> 4x4, 3x3 transposed convs; never conditioned)")
     p.add_argument("--conditional", type=str2bool, nargs="?", const=True, default=True,
-                   help="condition G and D on keypoint maps; False gives the DIP baseline")
+                   help="condition G and D on keypoint maps (ecgan); False gives the ablation "
+                        "'same generator without its map'")
     p.add_argument("--dataset", default="celebA", help="name of the sample sub-folder")
     p.add_argument("--train_records", default="data/train_records", help="folder of TFRecord shards")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
@@ -70,7 +75,8 @@ class Trainer:
         self.args, self.tf = args, tf
         tf.random.set_seed(args.seed)
         self.config = ModelConfig(output_size=args.output_size, z_dim=args.z_dim, gf_dim=args.gf_dim,
-                                  df_dim=args.df_dim, conditional=args.conditional, seed=args.seed)
+                                  df_dim=args.df_dim, conditional=args.conditional, seed=args.seed,
+                                  arch=args.arch)
         if os.path.exists(os.path.join(args.checkpoint_dir, "config.json")):
             saved = ModelConfig.load(args.checkpoint_dir)
             self.config.check_same_architecture(saved, args.checkpoint_dir)
@@ -131,7 +137,7 @@ class Trainer:
         if step >= self.total_steps:
             print(f"already trained {step} of {self.total_steps} steps; raise --epoch or --max_steps to go on")
             return
-        print(f"training {'conditioned' if self.config.conditional else 'unconditioned'} GAN "
+        print(f"training {'conditioned' if self.config.conditional else 'unconditioned'} {self.config.arch} "
               f"{args.output_size}x{args.output_size} on {self.num_faces} faces: steps {step} -> "
               f"{self.total_steps} ({self.steps_per_epoch} per epoch), batch {args.batch_size}")
         started, window = time.perf_counter(), time.perf_counter()

@@ -1,10 +1,16 @@
-"""The keypoint-conditioned GAN of Lahiri et al. (SPEC.md section 3) and its training step.
+"""The keypoint-conditioned GAN of Lahiri et al. (SPEC.md section 3), the authors' DCGAN
+baseline (section 3b), and their training step.
 
-Generator: z tiled over the image and concatenated with the keypoint map, a 5x5 stride-1
-conv, four 5x5 stride-2 convs, four 5x5 stride-2 transposed convs (tanh out); BN + ReLU
-between. Discriminator: image (+ keypoint map) through 5x5 stride-2 convs down to 4x4,
-leaky ReLU 0.1, BN from the second conv on, then one logit. With conditional=False neither
-network sees a map: the unconditioned DCGAN of Yeh et al., the paper's "DIP" baseline.
+arch "ecgan" (the paper's model): G is an encoder-decoder over z tiled over the image and
+concatenated with the keypoint map, a 5x5 stride-1 conv, four 5x5 stride-2 convs, four 5x5
+stride-2 transposed convs (tanh out); BN + ReLU between. D: image (+ keypoint map) through
+5x5 stride-2 convs down to 4x4, leaky ReLU 0.1, BN from the second conv on, then one logit.
+With conditional=False neither network sees a map: an ablation, "the same generator
+without its map", whose only spatial cue is the zero padding at the borders.
+
+arch "dcgan" (the paper's DIP row, from the DCGAN/ folder of the authors' first commit):
+G is a linear layer from z to 4x4, then 3x3 stride-2 transposed convs halving the width
+up to the image; D is the discriminator above on the image alone. Always unconditioned.
 """
 import dataclasses
 import json
@@ -17,6 +23,7 @@ from ops import Adam, BatchNorm, Conv2D, Conv2DTranspose, Dense, lrelu
 from utils import UserError, atomic_path
 
 CONFIG_NAME = "config.json"
+ARCHS = ("ecgan", "dcgan")
 
 
 @dataclasses.dataclass
@@ -28,8 +35,13 @@ class ModelConfig:
     c_dim: int = 3
     conditional: bool = True
     seed: int = 0  # weight initialisation
+    arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
 
     def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise UserError(f"unknown --arch {self.arch}: use {' or '.join(ARCHS)}")
+        if self.arch == "dcgan":
+            self.conditional = False  # the authors' baseline never sees a keypoint map
         if self.output_size < 16 or self.output_size & (self.output_size - 1):
             raise UserError(f"--output_size {self.output_size} must be a power of two, 16 or more "
                             "(the paper uses 64 and 128)")
@@ -116,6 +128,35 @@ class Generator(tf.Module):
         return tf.tanh(self.up[-1](x))
 
 
+class DCGANGenerator(tf.Module):
+    """The authors' DIP baseline (SPEC.md 3b): z -> linear -> 4x4 x C0, BN, ReLU; then 3x3
+    stride-2 transposed convs (their deconv2d's default kernel) halving the width down to
+    gf_dim, BN + ReLU after each but the last, tanh out. C0 = gf_dim * S / 8 (512 at 64 and
+    1024 at 128 with gf_dim 64)."""
+
+    def __init__(self, config, name="generator"):
+        super().__init__(name=name)
+        c, g = config, config.gf_dim
+        self.config = config
+        depth = int(math.log2(c.output_size)) - 2  # transposed convs from 4x4 up to S
+        widths = [g * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
+        self.project = Dense(c.z_dim, 16 * widths[0], [c.seed, 0])
+        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=3)
+                   for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        self.norms = [BatchNorm(w) for w in widths[:-1]]
+
+    def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True):
+        """z [B, z_dim] in [-1, 1] -> images [B, S, S, 3] in [-1, 1]; takes no map."""
+        x = tf.reshape(self.project(z), [-1, 4, 4, self.norms[0].gamma.shape[0]])
+        for norm, deconv in zip(self.norms, self.up):
+            x = deconv(tf.nn.relu(norm(x, training)))
+        return tf.tanh(x)
+
+
+def make_generator(config):
+    return DCGANGenerator(config) if config.arch == "dcgan" else Generator(config)
+
+
 class Discriminator(tf.Module):
     def __init__(self, config, name="discriminator"):
         super().__init__(name=name)
@@ -152,7 +193,7 @@ class KeypointGAN(tf.Module):
         super().__init__(name="keypoint_gan")
         self.config = config
         self.tiled_z_shortcut = tiled_z_shortcut
-        self.generator = Generator(config)
+        self.generator = make_generator(config)
         self.discriminator = Discriminator(config)
         self.g_optimizer = Adam(self.generator.trainable_variables, learning_rate, beta1)
         self.d_optimizer = Adam(self.discriminator.trainable_variables, learning_rate, beta1)
@@ -198,18 +239,23 @@ def layer_flops(config, tiled_z_shortcut=False):
     Transposed convs are counted on their input grid. With the shortcut, G's first conv
     convolves only the map (the tiled-z part costs next to nothing)."""
     s, c = config.output_size, config
-    first_in = c.map_channels if tiled_z_shortcut else c.z_dim + c.map_channels
-    g_layers = [2 * s * s * 25 * first_in * 2 * c.gf_dim]
-    widths = [2 * c.gf_dim, 2 * c.gf_dim, 4 * c.gf_dim, 8 * c.gf_dim, 16 * c.gf_dim]
-    side = s
-    for a, b in zip(widths[:-1], widths[1:]):
-        side //= 2
-        g_layers.append(2 * side * side * 25 * a * b)
-    ups = [16 * c.gf_dim, 8 * c.gf_dim, 4 * c.gf_dim, 2 * c.gf_dim, c.c_dim]
-    for a, b in zip(ups[:-1], ups[1:]):
-        g_layers.append(2 * side * side * 25 * a * b)
-        side *= 2
     depth = int(math.log2(s)) - 2
+    if c.arch == "dcgan":
+        widths = [c.gf_dim * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
+        g_layers = [2 * c.z_dim * 16 * widths[0]]
+        g_layers += [2 * 16 * 4 ** i * 9 * a * b for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+    else:
+        first_in = c.map_channels if tiled_z_shortcut else c.z_dim + c.map_channels
+        g_layers = [2 * s * s * 25 * first_in * 2 * c.gf_dim]
+        widths = [2 * c.gf_dim, 2 * c.gf_dim, 4 * c.gf_dim, 8 * c.gf_dim, 16 * c.gf_dim]
+        side = s
+        for a, b in zip(widths[:-1], widths[1:]):
+            side //= 2
+            g_layers.append(2 * side * side * 25 * a * b)
+        ups = [16 * c.gf_dim, 8 * c.gf_dim, 4 * c.gf_dim, 2 * c.gf_dim, c.c_dim]
+        for a, b in zip(ups[:-1], ups[1:]):
+            g_layers.append(2 * side * side * 25 * a * b)
+            side *= 2
     dw = [c.c_dim + c.map_channels] + [c.df_dim * 2 ** i for i in range(depth)]
     d_layers, side = [], s
     for a, b in zip(dw[:-1], dw[1:]):

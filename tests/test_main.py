@@ -1,3 +1,4 @@
+import json
 import os
 
 import numpy as np
@@ -5,6 +6,7 @@ import pytest
 
 import main
 import preprocess_train_images
+from inpaint import load_model
 from utils import UserError
 
 
@@ -65,6 +67,18 @@ def test_checkpoint_of_another_architecture_is_refused(records_dir, tmp_path):
         main.main(tiny_args(records_dir, tmp_path, "--max_steps", "2", "--gf_dim", "16"))
 
 
+def test_checkpoint_of_one_arch_is_refused_by_the_other(records_dir, tmp_path):
+    main.main(tiny_args(records_dir, tmp_path, "--max_steps", "1", "--arch", "dcgan"))
+    with pytest.raises(UserError, match="arch dcgan \\(asked ecgan\\)"):
+        main.main(tiny_args(records_dir, tmp_path, "--max_steps", "2"))
+    # At inference the folder's config.json decides the architecture; a config.json that does
+    # not describe the checkpoint is refused instead of running on random weights.
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps(dict(config, arch="ecgan", conditional=True)))
+    with pytest.raises(UserError, match="does not hold the ecgan model"):
+        load_model(str(tmp_path / "ckpt"))
+
+
 def test_records_too_small_or_missing(records_dir, tmp_path):
     with pytest.raises(UserError, match="smaller than --output_size 128"):
         main.main(tiny_args(records_dir, tmp_path, "--output_size", "128"))
@@ -90,3 +104,19 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(records_dir, tmp_path, mo
     with pytest.raises(UserError, match="g_loss became nan at step 4.*ckpt-3"):
         trainer.run()
     assert sorted(n for n in os.listdir(tmp_path / "ckpt") if n.endswith(".index")) == ["ckpt-3.index"]
+
+
+def test_records_are_resized_only_when_their_size_differs(records_dir):
+    import dataset
+    import records
+    from keypoints import BACKGROUND
+    stored = next(iter(records.read_records(records_dir)))
+    images, maps = dataset.first_examples(records_dir, 64, 1)  # the records' own size: untouched
+    np.testing.assert_allclose(images[0].numpy(), (stored["image"] / 127.5 - 1).astype(np.float32), atol=1e-6)
+    np.testing.assert_allclose(maps[0].numpy(), (stored["keypoint_map"] / 127.5 - 1).astype(np.float32), atol=1e-6)
+    images, maps = next(iter(dataset.train_batches(records_dir, 32, 4, 0, 0)))
+    assert images.shape == (4, 32, 32, 3)
+    # Nearest-neighbour for maps: every colour is one the map was drawn with.
+    colours = {tuple(c) for c in np.rint((maps.numpy() + 1) * 127.5).reshape(-1, 3).astype(int)}
+    stored_colours = {tuple(c) for c in stored["keypoint_map"].reshape(-1, 3)}
+    assert tuple(BACKGROUND) in colours and len(colours) <= 9 and len(stored_colours) <= 9

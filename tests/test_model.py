@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from model import Discriminator, Generator, KeypointGAN, ModelConfig, count_parameters, flops_per_image
+from model import (DCGANGenerator, Discriminator, Generator, KeypointGAN, ModelConfig, count_parameters,
+                   flops_per_image)
 from utils import UserError
 
 TINY = dict(output_size=32, gf_dim=8, df_dim=8)
@@ -101,3 +102,60 @@ def test_config_mismatch_is_one_clear_line(tmp_path):
         ModelConfig.load(tmp_path / "empty")
     with pytest.raises(UserError, match="power of two"):
         ModelConfig(output_size=48)
+
+
+@pytest.mark.parametrize("size, g_params, d_params", [(64, 2_379_779, 4_316_545), (128, 7_928_323, 17_435_009)])
+def test_dcgan_parameter_counts_equal_the_authors(size, g_params, d_params):
+    # SPEC.md 3b: the DCGAN/ folder of the authors' first commit, at the paper's widths.
+    config = ModelConfig(output_size=size, arch="dcgan")
+    assert not config.conditional  # the baseline never sees a map, whatever --conditional says
+    generator = DCGANGenerator(config)
+    assert count_parameters(generator) == g_params
+    assert count_parameters(Discriminator(config)) == d_params
+    assert generator.project.w.shape == (100, 4 * 4 * (512 if size == 64 else 1024))
+    assert all(d.w.shape[:2] == (3, 3) for d in generator.up)
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_dcgan_shapes_ranges_and_training(size):
+    config = ModelConfig(output_size=size, gf_dim=4, df_dim=4, arch="dcgan")
+    gan = KeypointGAN(config)
+    assert isinstance(gan.generator, DCGANGenerator)
+    images, maps, z = inputs(config)
+    for training in (True, False):
+        fake = gan.generator(z, maps, training=training)
+        assert fake.shape == (4, size, size, 3)
+        assert float(tf.reduce_min(fake)) >= -1 and float(tf.reduce_max(fake)) <= 1
+        assert gan.discriminator(fake, maps, training).shape == (4,)
+    # Different z give different images: z reaches the pixels through the linear layer.
+    fake = gan.generator(z, None, training=True)
+    assert float(tf.reduce_max(tf.abs(fake[0] - fake[1]))) > 1e-3
+    g_before = [v.numpy() for v in gan.generator.trainable_variables]
+    losses = gan.train_step(images, maps)
+    assert all(np.isfinite(float(v)) for v in losses.values())
+    assert all(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_variables))
+
+
+def test_dcgan_flops_count_its_own_layers():
+    config = ModelConfig(output_size=64, arch="dcgan")
+    g, d = flops_per_image(config)
+    linear = 2 * 100 * 16 * 512
+    deconvs = 2 * 9 * (16 * 512 * 256 + 64 * 256 * 128 + 256 * 128 * 64 + 1024 * 64 * 3)
+    assert g == linear + deconvs
+    assert d == flops_per_image(ModelConfig(output_size=64, conditional=False))[1]
+
+
+def test_arch_mismatch_and_unknown_arch(tmp_path):
+    ModelConfig(arch="dcgan", **TINY).save(tmp_path)
+    saved = ModelConfig.load(tmp_path)
+    assert saved.arch == "dcgan" and not saved.conditional
+    with pytest.raises(UserError, match="arch dcgan \\(asked ecgan\\)"):
+        ModelConfig(**TINY).check_same_architecture(saved, str(tmp_path))
+    with pytest.raises(UserError, match="unknown --arch"):
+        ModelConfig(arch="unet")
+
+
+def test_config_without_arch_is_the_paper_model(tmp_path):
+    (tmp_path / "config.json").write_text('{"output_size": 32, "z_dim": 100, "gf_dim": 8, "df_dim": 8, '
+                                          '"c_dim": 3, "conditional": true, "seed": 0}')
+    assert ModelConfig.load(tmp_path).arch == "ecgan"
