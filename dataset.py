@@ -19,17 +19,24 @@ def to_model_range(uint8_images):
     return tf.cast(uint8_images, tf.float32) / 127.5 - 1.0
 
 
-def _resize(example, output_size):
-    image, keypoint_map = example["image"], example["keypoint_map"]
-    if image.shape[0] != output_size:
-        # Area averaging for the photo; nearest for the map, whose colours must stay exact.
-        image = tf.image.resize(tf.cast(image, tf.float32), [output_size, output_size], method="area")
-        keypoint_map = tf.image.resize(keypoint_map, [output_size, output_size], method="nearest")
-    image = tf.cast(image, tf.float32) / 127.5 - 1.0
-    keypoint_map = to_model_range(keypoint_map)
-    image.set_shape([output_size, output_size, 3])
-    keypoint_map.set_shape([output_size, output_size, 3])
-    return image, keypoint_map
+def _decoder(records_dir, output_size):
+    """serialized example -> (image, keypoint_map), float32 [S, S, 3] in [-1, 1]. Records of
+    another size are resized (area for the photo; nearest for the map, whose colours must
+    stay exact); records of this size are only cast. The size is read from the records here:
+    inside tf.data's map the decoded shapes are unknown, so it cannot be decided there."""
+    resize = records.record_size(records_dir)[0] != output_size
+
+    def decode(serialized):
+        example = records.parse_example(serialized)
+        image, keypoint_map = example["image"], example["keypoint_map"]
+        if resize:
+            image = tf.image.resize(tf.cast(image, tf.float32), [output_size, output_size], method="area")
+            keypoint_map = tf.image.resize(keypoint_map, [output_size, output_size], method="nearest")
+        image, keypoint_map = to_model_range(image), to_model_range(keypoint_map)
+        image.set_shape([output_size, output_size, 3])
+        keypoint_map.set_shape([output_size, output_size, 3])
+        return image, keypoint_map
+    return decode
 
 
 def check_record_size(records_dir, output_size):
@@ -60,14 +67,15 @@ def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batche
     ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
     ds = ds.skip(skip_batches * batch_size)  # skipped before decoding: cheap
-    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(_decoder(records_dir, output_size), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
 def mean_face(records_dir, output_size, limit=10_000):
     """The mean of the first `limit` training faces, [S, S, 3] in [-1, 1]."""
     ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(limit)
-    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size)[0], num_parallel_calls=tf.data.AUTOTUNE)
+    decode = _decoder(records_dir, output_size)
+    ds = ds.map(lambda s: decode(s)[0], num_parallel_calls=tf.data.AUTOTUNE)
     total, count = ds.batch(256).reduce((tf.zeros([output_size, output_size, 3]), 0),
                                         lambda acc, b: (acc[0] + tf.reduce_sum(b, 0), acc[1] + tf.shape(b)[0]))
     return (total / tf.cast(count, tf.float32)).numpy()
@@ -76,7 +84,7 @@ def mean_face(records_dir, output_size, limit=10_000):
 def first_examples(records_dir, output_size, count):
     """The first `count` faces of the records, unshuffled: fixed inputs for sample grids."""
     ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(count)
-    ds = ds.map(lambda s: _resize(records.parse_example(s), output_size)).batch(count)
+    ds = ds.map(_decoder(records_dir, output_size)).batch(count)
     images, keypoint_maps = next(iter(ds))
     return images, keypoint_maps
 
