@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument("--arch", default="ecgan", choices=["ecgan", "dcgan"],
                    help="ecgan: the paper's encoder-decoder G; dcgan: the authors' DIP baseline "
                         "(linear z -> 4x4, 3x3 transposed convs; never conditioned)")
+    p.add_argument("--deconv_kernel", type=int, default=0,
+                   help="kernel of G's stride-2 transposed convs; 0: the paper's (ecgan 5, dcgan 3). "
+                        "4 overlaps evenly and avoids checkerboard artefacts")
     p.add_argument("--conditional", type=str2bool, nargs="?", const=True, default=True,
                    help="condition G and D on keypoint maps (ecgan); False gives the ablation "
                         "'same generator without its map'")
@@ -76,7 +79,7 @@ class Trainer:
         tf.random.set_seed(args.seed)
         self.config = ModelConfig(output_size=args.output_size, z_dim=args.z_dim, gf_dim=args.gf_dim,
                                   df_dim=args.df_dim, conditional=args.conditional, seed=args.seed,
-                                  arch=args.arch)
+                                  arch=args.arch, deconv_kernel=args.deconv_kernel)
         if os.path.exists(os.path.join(args.checkpoint_dir, "config.json")):
             saved = ModelConfig.load(args.checkpoint_dir)
             self.config.check_same_architecture(saved, args.checkpoint_dir)

@@ -36,6 +36,7 @@ class ModelConfig:
     conditional: bool = True
     seed: int = 0  # weight initialisation
     arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
+    deconv_kernel: int = 0  # transposed-conv kernel; 0: the arch's own (ecgan 5, dcgan 3)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -45,6 +46,10 @@ class ModelConfig:
         if self.output_size < 16 or self.output_size & (self.output_size - 1):
             raise UserError(f"--output_size {self.output_size} must be a power of two, 16 or more "
                             "(the paper uses 64 and 128)")
+
+    @property
+    def up_kernel(self):
+        return self.deconv_kernel or (3 if self.arch == "dcgan" else 5)
 
     @property
     def map_channels(self):
@@ -86,7 +91,7 @@ class Generator(tf.Module):
         widths = [2 * g, 2 * g, 4 * g, 8 * g, 16 * g]
         self.down = [Conv2D(a, b, next(seeds)) for a, b in zip(widths[:-1], widths[1:])]
         ups = [16 * g, 8 * g, 4 * g, 2 * g, c.c_dim]
-        self.up = [Conv2DTranspose(a, b, next(seeds)) for a, b in zip(ups[:-1], ups[1:])]
+        self.up = [Conv2DTranspose(a, b, next(seeds), kernel=c.up_kernel) for a, b in zip(ups[:-1], ups[1:])]
         self.norms = [BatchNorm(w) for w in widths + ups[1:-1]]
 
     def first_conv(self, z, keypoint_maps, tiled_z_shortcut=True):
@@ -141,7 +146,7 @@ class DCGANGenerator(tf.Module):
         depth = int(math.log2(c.output_size)) - 2  # transposed convs from 4x4 up to S
         widths = [g * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
         self.project = Dense(c.z_dim, 16 * widths[0], [c.seed, 0])
-        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=3)
+        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=c.up_kernel)
                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         self.norms = [BatchNorm(w) for w in widths[:-1]]
 
@@ -243,7 +248,7 @@ def layer_flops(config, tiled_z_shortcut=False):
     if c.arch == "dcgan":
         widths = [c.gf_dim * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
         g_layers = [2 * c.z_dim * 16 * widths[0]]
-        g_layers += [2 * 16 * 4 ** i * 9 * a * b for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        g_layers += [2 * 16 * 4 ** i * c.up_kernel ** 2 * a * b for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
     else:
         first_in = c.map_channels if tiled_z_shortcut else c.z_dim + c.map_channels
         g_layers = [2 * s * s * 25 * first_in * 2 * c.gf_dim]
@@ -254,7 +259,7 @@ def layer_flops(config, tiled_z_shortcut=False):
             g_layers.append(2 * side * side * 25 * a * b)
         ups = [16 * c.gf_dim, 8 * c.gf_dim, 4 * c.gf_dim, 2 * c.gf_dim, c.c_dim]
         for a, b in zip(ups[:-1], ups[1:]):
-            g_layers.append(2 * side * side * 25 * a * b)
+            g_layers.append(2 * side * side * c.up_kernel ** 2 * a * b)
             side *= 2
     dw = [c.c_dim + c.map_channels] + [c.df_dim * 2 ** i for i in range(depth)]
     d_layers, side = [], s

@@ -159,3 +159,15 @@ def test_config_without_arch_is_the_paper_model(tmp_path):
     (tmp_path / "config.json").write_text('{"output_size": 32, "z_dim": 100, "gf_dim": 8, "df_dim": 8, '
                                           '"c_dim": 3, "conditional": true, "seed": 0}')
     assert ModelConfig.load(tmp_path).arch == "ecgan"
+
+
+@pytest.mark.parametrize("arch", ["ecgan", "dcgan"])
+def test_deconv_kernel_option(arch):
+    # 0 keeps each architecture's own kernel (the paper's); 4 overlaps evenly at stride 2.
+    assert ModelConfig(arch=arch, **TINY).up_kernel == (5 if arch == "ecgan" else 3)
+    config = ModelConfig(arch=arch, deconv_kernel=4, **TINY)
+    gan = KeypointGAN(config)
+    assert all(d.w.shape[:2] == (4, 4) for d in gan.generator.up)
+    _, maps, z = inputs(config)
+    assert gan.generator(z, maps, training=True).shape == (4, 32, 32, 3)
+    assert config.architecture()["deconv_kernel"] == 4  # a checkpoint of another kernel is refused
