@@ -1,14 +1,18 @@
-"""Reproduce the paper's claims end to end: conditioned vs unconditioned GAN, same budget.
+"""Reproduce the paper's comparison end to end on one budget: the keypoint-conditioned
+model against the authors' own DIP baseline, with error bars.
 
-    python experiments.py                      # synthetic faces, CPU-sized (about 12.5 minutes on 2 cores)
+    python experiments.py                      # synthetic faces, CPU-sized (see README for minutes)
+    python experiments.py --seed 1 --seeds 3   # other data, three training seeds per method
     python experiments.py --train_records data/train_records --test_dir data/test_images \\
-        --output_size 128 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 30000 --nIter 1500  # CelebA, GPU
+        --output_size 64 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 50000 --nIter 1500  # CelebA, GPU
 
-Makes synthetic train and test faces (unless given records / test pairs), trains a
-keypoint-conditioned and an unconditioned model with identical seeds and budgets, runs the
-correctness experiment on the paper's four masks and the consistency experiment, and writes
-results/: results.md (the table in the paper's layout), results.json, sample grids,
-completions, GIFs and the two pose/appearance figures. Re-running resumes finished training.
+Makes synthetic train and test faces (unless given records / test pairs); trains, with the
+same steps, batch, learning rate and seeds, the keypoint-conditioned ECGAN, the authors'
+DCGAN (the paper's DIP row) and the ECGAN without its map (an ablation); runs the
+correctness experiment on the paper's four masks and the consistency experiment for each;
+fills the same holes with the mean training face; and writes results/: results.md (PSNR
+with 95% bootstrap intervals over test faces, paired gains, consistency), results.json,
+sample grids, completions, GIFs and the pose/appearance figures. Re-running resumes.
 """
 import argparse
 import json
@@ -21,14 +25,19 @@ import numpy as np
 import complete
 import main as train_main
 import masks as mask_lib
+import report
 import temporal
 from utils import atomic_path, run_cli, save_json
 
-METHODS = (("unconditioned", "DIP (unconditioned GAN)", False),
-           ("conditioned", "keypoint-conditioned", True))
+METHODS = (  # key, title, arch, conditional
+    ("conditioned", "keypoint-conditioned ECGAN (the paper's model)", "ecgan", True),
+    ("dip", "DIP: the authors' DCGAN", "dcgan", False),
+    ("ablation", "ECGAN without its map (ablation)", "ecgan", False),
+)
+MEAN_FACE = ("mean_face", "mean training face, no GAN")
 PAPER_TABLE = {  # CelebA PSNR (dB), the paper's results image
-    64: {"unconditioned": (24.96, 18.51, 17.13, 24.53), "conditioned": (26.32, 19.97, 18.42, 25.86)},
-    128: {"unconditioned": (23.91, 18.36, 17.23, 23.72), "conditioned": (24.84, 19.12, 18.21, 24.68)},
+    64: {"dip": (24.96, 18.51, 17.13, 24.53), "conditioned": (26.32, 19.97, 18.42, 25.86)},
+    128: {"dip": (23.91, 18.36, 17.23, 23.72), "conditioned": (24.84, 19.12, 18.21, 24.68)},
 }
 MASK_TITLES = {"center": "center", "checkboard": "checkboard", "left": "left", "freehand_poly": "freehand"}
 
@@ -40,23 +49,29 @@ def parse_args(argv=None):
     p.add_argument("--train_records", default=None, help="use these records instead of synthetic faces")
     p.add_argument("--test_dir", default=None, help="use these test pairs instead of synthetic faces")
     p.add_argument("--train_faces", type=int, default=3000, help="synthetic training faces")
-    p.add_argument("--test_faces", type=int, default=64, help="synthetic test faces")
+    p.add_argument("--test_faces", type=int, default=256, help="synthetic test faces")
     p.add_argument("--output_size", type=int, default=32)
-    p.add_argument("--gf_dim", type=int, default=16)
-    p.add_argument("--df_dim", type=int, default=16)
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--train_steps", type=int, default=3000)
-    p.add_argument("--nIter", type=int, default=200, help="latent-search steps per batch")
+    p.add_argument("--gf_dim", type=int, default=8)
+    p.add_argument("--df_dim", type=int, default=8)
+    p.add_argument("--batch_size", type=int, default=32, help="training batch")
+    p.add_argument("--train_steps", type=int, default=2000)
+    p.add_argument("--learning_rate", type=float, default=0.0002)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--nIter", type=int, default=100, help="latent-search steps per image")
+    p.add_argument("--search_batch", type=int, default=256,
+                   help="images per latent-search batch (each image's search is independent)")
     p.add_argument("--lam", type=float, default=0.1)
     p.add_argument("--masks", default=",".join(mask_lib.PAPER_MASKS))
     p.add_argument("--temporal_mask", default="center", help="mask type of the consistency experiment")
-    p.add_argument("--temporal_subjects", type=int, default=16)
+    p.add_argument("--temporal_subjects", type=int, default=32)
     p.add_argument("--encoder_study", action="store_true",
-                   help="also train the learned initialiser and compare random vs encoder starts (~15 min more)")
+                   help="also train the learned initialiser and compare random vs encoder starts")
     p.add_argument("--encoder_steps", type=int, default=1500)
     p.add_argument("--milestones", default="0,10,20,50,100,150,300,600,1000,1500",
                    help="search steps at which the encoder study measures PSNR")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="data seed (train faces; test faces use seed + 1) "
+                   "and the first training seed")
+    p.add_argument("--seeds", type=int, default=1, help="training seeds per method: seed, seed + 1, ...")
     return p.parse_args(argv)
 
 
@@ -82,21 +97,28 @@ class Progress:
         self.done += 1
 
 
-def train_args(args, key, conditional, records):
-    run = os.path.join(args.results, "runs", key)
+def run_dir(args, key, seed):
+    return os.path.join(args.results, "runs", key, f"seed{seed}")
+
+
+def train_args(args, key, arch, conditional, seed, records):
+    run = run_dir(args, key, seed)
+    interval = str(max(1, args.train_steps // 4))
     return train_main.parse_args([
         "--train_records", records, "--output_size", str(args.output_size), "--gf_dim", str(args.gf_dim),
         "--df_dim", str(args.df_dim), "--batch_size", str(args.batch_size), "--max_steps", str(args.train_steps),
-        "--epoch", "100000", "--conditional", str(conditional), "--seed", str(args.seed),
+        "--learning_rate", str(args.learning_rate), "--beta1", str(args.beta1),
+        "--epoch", "100000", "--arch", arch, "--conditional", str(conditional), "--seed", str(seed),
         "--checkpoint_dir", os.path.join(run, "checkpoints"), "--sample_dir", os.path.join(run, "samples"),
-        "--log_dir", os.path.join(run, "logs"), "--sampleInterval", str(max(1, args.train_steps // 4)),
-        "--saveInterval", str(max(1, args.train_steps // 4)), "--print_every", str(max(1, args.train_steps // 10))])
+        "--log_dir", os.path.join(run, "logs"), "--sampleInterval", interval, "--saveInterval", interval,
+        "--print_every", str(max(1, args.train_steps // 10))])
 
 
-def search_argv(args, key, test_dir, out_dir):
-    return ["--checkpoint_dir", os.path.join(args.results, "runs", key, "checkpoints"), "--test_dir", test_dir,
-            "--outDir", out_dir, "--nIter", str(args.nIter), "--outInterval", str(max(1, args.nIter // 3)),
-            "--batch_size", str(args.batch_size), "--lam", str(args.lam), "--seed", str(args.seed)]
+def search_argv(args, key, seed, test_dir, out_dir):
+    return ["--checkpoint_dir", os.path.join(run_dir(args, key, seed), "checkpoints"), "--test_dir", test_dir,
+            "--outDir", out_dir, "--nIter", str(args.nIter), "--outInterval", str(args.nIter),
+            "--batch_size", str(args.search_batch), "--lam", str(args.lam), "--seed", str(seed),
+            "--limit", str(args.test_faces)]
 
 
 def make_data(args):
@@ -118,19 +140,20 @@ def make_data(args):
     return records, test_dir
 
 
+
 def mean_face_baseline(records_dir, test_dir, size, mask_types, limit=None):
-    """PSNR of filling each hole with the mean training face (no GAN), before / after
-    blending: the floor a GAN must beat. Returns {mask: (before, after)}."""
+    """Per-face PSNR of filling each hole with the mean training face (no GAN): the floor a
+    GAN must beat. Returns {"before": {mask: array}, "after": {mask: array}}."""
     import dataset
     from blend import poisson_blend
     from inpaint import composite, psnr
     images, _, _ = dataset.load_test_pairs(test_dir, size, limit)
     mean = np.repeat(dataset.mean_face(records_dir, size)[None], len(images), axis=0)
-    out = {}
+    out = {"before": {}, "after": {}}
     for m in mask_types:
         masks = np.repeat(mask_lib.make_mask(m, size)[None], len(images), axis=0)
-        out[m] = (float(psnr(composite(images, mean, masks), images).mean()),
-                  float(psnr(poisson_blend(images, mean, masks), images).mean()))
+        out["before"][m] = psnr(composite(images, mean, masks), images)
+        out["after"][m] = psnr(poisson_blend(images, mean, masks), images)
     return out
 
 
@@ -138,7 +161,8 @@ def psnr_curve(args, key, test_dir, mask_type, z_init, milestones):
     """Mean PSNR after blending at each milestone of one search run: {steps: dB}."""
     from blend import poisson_blend
     from inpaint import load_model, pad_batch, psnr
-    a = complete.parse_args(search_argv(args, key, test_dir, "unused") + ["--maskType", mask_type, "--z_init", z_init])
+    a = complete.parse_args(search_argv(args, key, args.seed, test_dir, "unused")
+                            + ["--maskType", mask_type, "--z_init", z_init])
     gan = load_model(a.checkpoint_dir)
     size = gan.config.output_size
     images, maps, _ = complete.prepare_test_data(a, size)
@@ -163,7 +187,7 @@ def encoder_study(args, records, test_dir):
     """Random vs encoder start for the conditioned model: PSNR curves per mask, the steps the
     encoder start needs to reach the random start's final PSNR, and consistency."""
     import train_encoder
-    ckpt = os.path.join(args.results, "runs", "conditioned", "checkpoints")
+    ckpt = os.path.join(run_dir(args, "conditioned", args.seed), "checkpoints")
     start = time.perf_counter()
     train_encoder.main(train_encoder.parse_args(["--checkpoint_dir", ckpt, "--train_records", records,
                                                  "--steps", str(args.encoder_steps), "--batch_size",
@@ -185,7 +209,7 @@ def encoder_study(args, records, test_dir):
               + ", ".join(f"{n}: {curves['encoder'][n]:.2f}" for n in milestones), flush=True)
     for z_init, steps in (("random", args.nIter), ("encoder", args.nIter), ("encoder", 0)):
         out = os.path.join(args.results, "consistency", f"conditioned_{z_init}_{steps}")
-        argv = search_argv(args, "conditioned", test_dir, out)
+        argv = search_argv(args, "conditioned", args.seed, test_dir, out)
         argv[argv.index("--nIter") + 1] = str(steps)
         summary = temporal.run_experiment(temporal.parse_args(
             argv + ["--maskType", args.temporal_mask, "--limit", str(args.temporal_subjects), "--z_init", z_init]))
@@ -217,50 +241,93 @@ def encoder_table(args, study):
     return lines
 
 
-def fmt(value, digits=2):
-    return "n/a" if value is None else f"{value:.{digits}f}"
+PHASES = (("after", "psnr_after.npy", "after Poisson blending"), ("before", "psnr_before.npy", "before blending"))
 
 
-def write_table(args, results, path, study=None):
+def collect(args, mask_types):
+    """Per-unit arrays of every method, averaged over seeds, and the per-seed means:
+    psnr[phase][key][mask] over faces; consistency[phase][key] over subjects (each subject's
+    mean over its pairs), in units of 1e-3."""
+    psnr = {phase: {key: {} for key, *_ in METHODS} for phase, *_ in PHASES}
+    per_seed = {phase: {key: {} for key, *_ in METHODS} for phase, *_ in PHASES}
+    consistency = {phase: {} for phase, *_ in PHASES}
+    seeds = range(args.seed, args.seed + args.seeds)
+    for key, *_ in METHODS:
+        for phase, npy, _ in PHASES:
+            for m in mask_types:
+                runs = [np.load(os.path.join(args.results, "completions", key, f"seed{s}", m, npy)) for s in seeds]
+                psnr[phase][key][m] = np.mean(runs, axis=0)
+                per_seed[phase][key][m] = [float(r.mean()) for r in runs]
+            runs = [np.load(os.path.join(args.results, "consistency", key, f"seed{s}", f"consistency_{phase}.npy"))
+                    for s in seeds]
+            consistency[phase][key] = 1e3 * np.mean(runs, axis=0).mean(axis=1)
+    return psnr, per_seed, consistency
+
+
+def summarise(args, mask_types, psnr, per_seed, consistency):
+    """The JSON form of the comparison: every mean with its interval and seed spread, every gain."""
+    out = {}
+    for phase, *_ in PHASES:
+        for key, *_ in METHODS + (MEAN_FACE,):
+            for m in mask_types:
+                i = report.mean_interval(psnr[phase][key][m])
+                out.setdefault(phase, {}).setdefault(key, {})[m] = {
+                    "mean": i.value, "ci95": [i.low, i.high], "per_seed_means": per_seed[phase].get(key, {}).get(m)}
+        for key, *_ in METHODS[1:] + (MEAN_FACE,):
+            for m in mask_types:
+                g = report.difference_interval(psnr[phase]["conditioned"][m], psnr[phase][key][m])
+                out.setdefault(f"gain_{phase}", {}).setdefault(key, {})[m] = {
+                    "mean": g.value, "ci95": [g.low, g.high], "significant": g.significant}
+        for key, *_ in METHODS:
+            i = report.mean_interval(consistency[phase][key])
+            out.setdefault(f"consistency_{phase}", {})[key] = {"mean_1e-3": i.value, "ci95": [i.low, i.high]}
+    return out
+
+
+def write_table(args, path, psnr, per_seed, consistency, minutes, decoupling=None, study=None):
     mask_types = args.masks.split(",")
+    titles = {m: MASK_TITLES.get(m, m) for m in mask_types}
+    methods = [(key, title) for key, title, *_ in METHODS] + [MEAN_FACE]
+    faces = len(psnr["after"]["conditioned"][mask_types[0]])
+    subjects = len(consistency["after"]["conditioned"])
     lines = [f"# Results: {'synthetic faces' if not args.train_records else args.train_records}, "
-             f"{args.output_size}x{args.output_size}",
-             "",
-             f"Settings: {args.train_steps} training steps at batch {args.batch_size}, gf_dim {args.gf_dim}, "
-             f"df_dim {args.df_dim}; {args.nIter} latent-search steps (Adam, lam {args.lam}); seed {args.seed}. "
-             "PSNR in dB on the [0, 1] scale (before / after Poisson blending); consistency = mean pairwise "
-             f"MSE between the {8} inpaintings of one face under random {args.temporal_mask} masks "
-             "([0, 1] scale, lower is more consistent).",
-             "",
-             "| method | " + " | ".join(MASK_TITLES.get(m, m) for m in mask_types)
-             + f" | consistency MSE ({args.temporal_mask}) |",
-             "|---|" + "---|" * (len(mask_types) + 1)]
-    for key, title, _ in METHODS:
-        cells = []
-        for m in mask_types:
-            r = results[key]["completion"][m]
-            cells.append(f"{fmt(r['psnr_before_blending']['mean'])} / {fmt(r['psnr_after_blending']['mean'])}")
-        t = results[key]["consistency"]
-        cells.append(f"{fmt(t['consistency_before_blending']['mean'], 5)} / "
-                     f"{fmt(t['consistency_after_blending']['mean'], 5)}")
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    baseline = results.get("mean_face")
-    if baseline:
-        lines.append("| mean training face, no GAN | " + " | ".join(
-            f"{baseline[m][0]:.2f} / {baseline[m][1]:.2f}" for m in mask_types) + " | |")
-    gains = []
-    for m in mask_types:
-        a = results["conditioned"]["completion"][m]["psnr_after_blending"]["mean"]
-        b = results["unconditioned"]["completion"][m]["psnr_after_blending"]["mean"]
-        gains.append(f"{a - b:+.2f}")
-    lines.append("| gain (after blending) | " + " | ".join(gains) + " | |")
+             f"{args.output_size}x{args.output_size}", "",
+             f"Settings: {args.train_steps} training steps at batch {args.batch_size} (Adam {args.learning_rate}, "
+             f"beta1 {args.beta1}), gf_dim {args.gf_dim}, df_dim {args.df_dim}, for every model; {args.nIter} "
+             f"latent-search steps per image (Adam, lam {args.lam}); data seed {args.seed}, training seeds "
+             f"{args.seed}..{args.seed + args.seeds - 1}; {faces} test faces, {subjects} consistency subjects.",
+             "", f"Ran in {minutes:.1f} min on {report.machine()}.", "",
+             f"PSNR in dB on the [0, 1] scale: mean [95% bootstrap interval over the {faces} test faces]. "
+             "Gains are paired differences on the same faces; * marks an interval that excludes zero."]
+    others = [(key, title) for key, title, *_ in METHODS[1:]] + [MEAN_FACE]
+    for phase, _, words in PHASES:
+        lines += [""] + report.psnr_table(f"## PSNR {words}", methods, mask_types, psnr[phase], titles)
+        lines += [""] + report.gain_table(f"### Gains {words} (dB)", "conditioned", others, mask_types,
+                                          psnr[phase], titles)
+    lines += ["", f"## Consistency ({args.temporal_mask} masks)", "",
+              f"Mean pairwise MSE between the 8 inpaintings of one face under random {args.temporal_mask} masks, "
+              f"x 1e-3 on the [0, 1] scale (lower is more consistent): mean [95% interval over {subjects} subjects]; "
+              "the ratio is the method's MSE over the conditioned model's.", "",
+              "| method | before blending | after blending | ratio before | ratio after |", "|---|---|---|---|---|"]
+    for key, title, *_ in METHODS:
+        cells = [report.mean_interval(consistency[p][key]).fmt(3) for p in ("before", "after")]
+        ratios = ["1" if key == "conditioned" else
+                  report.ratio_interval(consistency[p][key], consistency[p]["conditioned"]).fmt(2)
+                  for p in ("before", "after")]
+        lines.append(f"| {title} | " + " | ".join(cells + ratios) + " |")
+    if args.seeds > 1:
+        lines += ["", f"## Spread over the {args.seeds} training seeds (mean PSNR after blending: mean +- sd)", "",
+                  "| method | " + " | ".join(titles.values()) + " |", "|---|" + "---|" * len(mask_types)]
+        for key, title, *_ in METHODS:
+            lines.append(f"| {title} | " + " | ".join(report.seed_spread(per_seed["after"][key][m])
+                                                     for m in mask_types) + " |")
     paper = PAPER_TABLE.get(args.output_size)
     if paper and set(mask_types) >= set(MASK_TITLES):
         lines += ["", f"The paper's CelebA table at {args.output_size}x{args.output_size} (PSNR, dB):", "",
                   "| method | center | checkboard | left | freehand |", "|---|---|---|---|---|"]
-        for key, title, _ in METHODS:
-            lines.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in paper[key]) + " |")
-    decoupling = results.get("decoupling")
+        for key, title, *_ in METHODS:
+            if key in paper:
+                lines.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in paper[key]) + " |")
     if decoupling:
         lines += ["", "Pose/appearance decoupling of the conditioned generator over 8 maps x 8 z "
                   "(variance of the one-factor means, [0, 1] scale): appearance (mean colour inside each "
@@ -271,45 +338,46 @@ def write_table(args, results, path, study=None):
     if study:
         lines += encoder_table(args, study)
     lines += ["", "Figures: `figures/sample_<method>.png` (training samples), `figures/same_k_diff_z.png`, "
-              "`figures/same_z_diff_k.png`; completions in `completions/<method>/<mask>/`, consistency GIFs "
-              "in `consistency/<method>/`."]
+              "`figures/same_z_diff_k.png`; completions in `completions/<method>/seed<s>/<mask>/`, consistency "
+              "GIFs in `consistency/<method>/seed<s>/`."]
+    text = "\n".join(lines) + "\n"
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
-            f.write("\n".join(lines) + "\n")
-    return "\n".join(lines)
+            f.write(text)
+    return text
 
 
 def run(args):
     mask_types = args.masks.split(",")
-    stages = [("data", 1)] + [(f"train {key}", 10) for key, _, _ in METHODS] \
-        + [(f"complete {key} {m}", 2) for key, _, _ in METHODS for m in mask_types] \
-        + [(f"consistency {key}", 2) for key, _, _ in METHODS] \
-        + ([("encoder study", 30)] if args.encoder_study else []) + [("figures and table", 0.2)]
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    stages = [("data", 1)] + [(f"train {key} {s}", 10 if arch == "ecgan" else 3) for key, _, arch, _ in METHODS
+                              for s in seeds] \
+        + [(f"search {key} {s}", 8 if arch == "ecgan" else 2) for key, _, arch, _ in METHODS for s in seeds] \
+        + ([("encoder study", 30)] if args.encoder_study else []) + [("figures and table", 1)]
     progress = Progress(stages)
     os.makedirs(args.results, exist_ok=True)
-    results = {key: {"completion": {}} for key, _, _ in METHODS}
 
     progress.begin("synthetic data" if not (args.train_records and args.test_dir) else "data")
     records, test_dir = make_data(args)
     progress.end()
-    for key, title, conditional in METHODS:
-        progress.begin(f"training the {title} model")
-        train_main.main(train_args(args, key, conditional, records))
-        progress.end()
-    for key, title, _ in METHODS:
-        for m in mask_types:
-            progress.begin(f"{title}: inpainting the test faces, {m} mask")
-            out = os.path.join(args.results, "completions", key, m)
-            results[key]["completion"][m] = complete.run_experiment(
-                complete.parse_args(search_argv(args, key, test_dir, out) + ["--maskType", m]))
+    for key, title, arch, conditional in METHODS:
+        for seed in seeds:
+            progress.begin(f"training {title}, seed {seed}")
+            train_main.main(train_args(args, key, arch, conditional, seed, records))
             progress.end()
-    for key, title, _ in METHODS:
-        progress.begin(f"{title}: consistency under 8 {args.temporal_mask} masks per face")
-        out = os.path.join(args.results, "consistency", key)
-        results[key]["consistency"] = temporal.run_experiment(temporal.parse_args(
-            search_argv(args, key, test_dir, out) + ["--maskType", args.temporal_mask,
-                                                     "--limit", str(args.temporal_subjects)]))
-        progress.end()
+    for key, title, _, _ in METHODS:
+        for seed in seeds:
+            progress.begin(f"{title}, seed {seed}: inpainting the test faces ({', '.join(mask_types)}) and "
+                           f"consistency under 8 {args.temporal_mask} masks per face")
+            for m in mask_types:
+                out = os.path.join(args.results, "completions", key, f"seed{seed}", m)
+                complete.run_experiment(complete.parse_args(search_argv(args, key, seed, test_dir, out)
+                                                            + ["--maskType", m]))
+            out = os.path.join(args.results, "consistency", key, f"seed{seed}")
+            argv = search_argv(args, key, seed, test_dir, out)
+            argv[argv.index("--limit") + 1] = str(args.temporal_subjects)
+            temporal.run_experiment(temporal.parse_args(argv + ["--maskType", args.temporal_mask]))
+            progress.end()
 
     study = None
     if args.encoder_study:
@@ -320,26 +388,30 @@ def run(args):
     progress.begin("figures and table")
     figures = os.path.join(args.results, "figures")
     os.makedirs(figures, exist_ok=True)
-    for key, _, _ in METHODS:
-        samples = os.path.join(args.results, "runs", key, "samples", "celebA", f"sample_{args.train_steps}.png")
+    for key, *_ in METHODS:
+        samples = os.path.join(run_dir(args, key, args.seed), "samples", "celebA", f"sample_{args.train_steps}.png")
         if os.path.exists(samples):
             shutil.copyfile(samples, os.path.join(figures, f"sample_{key}.png"))
-    vis = train_args(args, "conditioned", True, records)
+    vis = train_args(args, "conditioned", "ecgan", True, args.seed, records)
     vis.visualize, vis.sample_dir, vis.dataset = True, figures, ""
     train_main.visualize(vis)
     with open(os.path.join(figures, "decoupling.json")) as f:
-        results["decoupling"] = json.load(f)
-    results["mean_face"] = mean_face_baseline(records, test_dir, args.output_size, mask_types)
-    for key, _, _ in METHODS:
-        for summary in list(results[key]["completion"].values()) + [results[key]["consistency"]]:
-            summary.pop("images", None)
+        decoupling = json.load(f)
+    psnr, per_seed, consistency = collect(args, mask_types)
+    mean_face = mean_face_baseline(records, test_dir, args.output_size, mask_types, args.test_faces)
+    for phase, *_ in PHASES:
+        psnr[phase]["mean_face"] = mean_face[phase]
+    minutes = (time.perf_counter() - progress.start) / 60
+    summary = summarise(args, mask_types, psnr, per_seed, consistency)
     save_json(os.path.join(args.results, "results.json"),
-              {"settings": vars(args), "results": results, "encoder_study": study})
-    table = write_table(args, results, os.path.join(args.results, "results.md"), study)
+              {"settings": vars(args), "machine": report.machine(), "minutes": minutes, "results": summary,
+               "decoupling": decoupling, "encoder_study": study})
+    table = write_table(args, os.path.join(args.results, "results.md"), psnr, per_seed, consistency, minutes,
+                        decoupling, study)
     progress.end()
     print("\n" + table)
-    print(f"\nall done in {(time.perf_counter() - progress.start) / 60:.1f} min; see {args.results}/results.md")
-    return results
+    print(f"all done in {minutes:.1f} min; see {args.results}/results.md")
+    return summary
 
 
 def main(args):

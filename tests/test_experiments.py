@@ -1,35 +1,67 @@
 import json
+import re
 
 import experiments
 
+INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
-def test_driver_writes_a_well_formed_table(tmp_path):
+
+def cells(row):
+    return [c.strip() for c in row.strip().strip("|").split("|")][1:]
+
+
+def section(table, heading):
+    """The table rows under a markdown heading, up to the next heading."""
+    part = table.split(heading + "\n", 1)[1].split("\n#", 1)[0]
+    return [line for line in part.splitlines() if line.startswith("| ") and not line.startswith("| method")
+            and not line.startswith("| gain of")]
+
+
+def test_driver_writes_every_row_and_interval(tmp_path):
     args = experiments.parse_args([
-        "--results", str(tmp_path / "results"), "--train_faces", "40", "--test_faces", "4", "--output_size", "32",
-        "--gf_dim", "8", "--df_dim", "8", "--batch_size", "8", "--train_steps", "4", "--nIter", "2",
-        "--temporal_subjects", "2", "--encoder_study", "--encoder_steps", "2", "--milestones", "0,1,2"])
-    results = experiments.main(args)
+        "--results", str(tmp_path / "results"), "--train_faces", "40", "--test_faces", "6", "--output_size", "32",
+        "--gf_dim", "4", "--df_dim", "4", "--batch_size", "8", "--train_steps", "3", "--nIter", "2",
+        "--search_batch", "16", "--temporal_subjects", "2", "--seeds", "2",
+        "--encoder_study", "--encoder_steps", "2", "--milestones", "0,1,2"])
+    summary = experiments.main(args)
     out = tmp_path / "results"
     table = (out / "results.md").read_text()
-    rows = [line for line in table.splitlines() if line.startswith("| ")]
-    header = rows[0]
-    assert all(m in header for m in ("center", "checkboard", "left", "freehand", "consistency MSE"))
-    dip = next(r for r in rows if r.startswith("| DIP"))
-    ours = next(r for r in rows if r.startswith("| keypoint-conditioned"))
-    for row in (dip, ours):
-        cells = [c.strip() for c in row.strip("|").split("|")][1:]
-        assert len(cells) == 5 and all(" / " in c and "n/a" not in c for c in cells)
-    assert "| gain (after blending) |" in table
-    assert "| mean training face, no GAN |" in table
+    titles = [title for _, title, _, _ in experiments.METHODS] + [experiments.MEAN_FACE[1]]
+    for phase in ("after Poisson blending", "before blending"):
+        rows = section(table, f"## PSNR {phase}")
+        assert [r.split(" | ")[0][2:] for r in rows] == titles
+        for row in rows:  # four masks, each a mean with its interval
+            assert len(cells(row)) == 4 and all(re.fullmatch(INTERVAL, c) for c in cells(row)), row
+        gains = section(table, f"### Gains {phase} (dB)")
+        assert [r.split(" | ")[0][2:] for r in gains] == titles[1:]
+        for row in gains:
+            assert all(re.fullmatch(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]( \*)?", c) for c in cells(row)), row
+    consistency = section(table, "## Consistency (center masks)")
+    assert [r.split(" | ")[0][2:] for r in consistency] == titles[:3]
+    assert all(re.fullmatch(INTERVAL, c) for r in consistency for c in cells(r)[:2])
+    assert "Ran in" in table and "cores" in table  # the machine beside the minutes
+    spread = section(table, "## Spread over the 2 training seeds (mean PSNR after blending: mean +- sd)")
+    assert len(spread) == 3 and all("over 2 seeds" in c for r in spread for c in cells(r))
+
     saved = json.load(open(out / "results.json"))
-    for key in ("conditioned", "unconditioned"):
-        assert saved["results"][key]["completion"]["center"]["psnr_after_blending"]["count"] == 4
-        assert saved["results"][key]["consistency"]["consistency_after_blending"]["count"] == 2
-    assert results["conditioned"]["completion"]["left"]["conditional"] is True
-    assert results["unconditioned"]["completion"]["left"]["conditional"] is False
-    for name in ("same_k_diff_z.png", "same_z_diff_k.png", "sample_conditioned.png", "sample_unconditioned.png"):
+    assert saved["results"] == json.loads(json.dumps(summary))
+    for key in ("conditioned", "dip", "ablation", "mean_face"):
+        entry = saved["results"]["after"][key]["center"]
+        assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]
+    assert len(saved["results"]["after"]["dip"]["left"]["per_seed_means"]) == 2
+    assert set(saved["results"]["gain_after"]) == {"dip", "ablation", "mean_face"}
+    # Each method ran as its own architecture, under each seed.
+    for key, arch, conditional in (("conditioned", "ecgan", True), ("dip", "dcgan", False),
+                                   ("ablation", "ecgan", False)):
+        for seed in (0, 1):
+            config = json.load(open(out / "runs" / key / f"seed{seed}" / "checkpoints" / "config.json"))
+            assert (config["arch"], config["conditional"], config["seed"]) == (arch, conditional, seed)
+            done = json.load(open(out / "completions" / key / f"seed{seed}" / "left" / "summary.json"))
+            assert done["psnr_after_blending"]["count"] == 6
+        assert list((out / "consistency" / key / "seed0").glob("subject_*.gif"))
+    for name in ("same_k_diff_z.png", "same_z_diff_k.png", "sample_conditioned.png", "sample_dip.png",
+                 "sample_ablation.png"):
         assert (out / "figures" / name).exists(), name
-    assert list((out / "consistency" / "conditioned").glob("subject_*.gif"))
     # The learned-initialiser study: PSNR curves for both starts at each milestone, in the table too.
     study = saved["encoder_study"]
     assert study["milestones"] == [0, 1, 2]
@@ -37,7 +69,6 @@ def test_driver_writes_a_well_formed_table(tmp_path):
         curves = study["masks"][mask]["curves"]
         assert set(curves) == {"random", "encoder"} and len(curves["encoder"]) == 3
     assert "consistency_encoder_0" in study
-    scores = saved["results"]["decoupling"]
-    assert set(scores) == {"appearance_from_z", "appearance_from_map", "structure_from_map", "structure_from_z"}
-    assert "decoupling" in table
-    assert "## Learned initialiser" in table and "encoder start" in table
+    assert set(saved["decoupling"]) == {"appearance_from_z", "appearance_from_map", "structure_from_map",
+                                        "structure_from_z"}
+    assert "## Learned initialiser" in table and "decoupling" in table
