@@ -113,12 +113,14 @@ def search_batch(search, images, keypoint_maps, masks, args, on_interval=None, z
             return generated[:n], {"loss": total[:n], "context": context[:n], "prior": prior[:n]}
 
 
-def run_experiment(args):
-    """The paper's correctness experiment over the test pairs. Returns the summary dict."""
+def run_experiment(args, gan=None, search=None):
+    """The paper's correctness experiment over the test pairs. Returns the summary dict.
+    A loaded gan and a LatentSearch of --batch_size for it may be passed in to reuse them
+    (and their compiled loop) across experiments."""
     from blend import poisson_blend
     from inpaint import composite, load_model, psnr, write_summary_arrays
 
-    gan = load_model(args.checkpoint_dir, args.output_size)
+    gan = gan or load_model(args.checkpoint_dir, args.output_size)
     size = gan.config.output_size
     images, keypoint_maps, names = prepare_test_data(args, size)
     rng = np.random.default_rng(args.seed)
@@ -130,7 +132,7 @@ def run_experiment(args):
     else:
         all_masks = np.repeat(mask_lib.make_mask(args.maskType, size, args.centerScale)[None], len(images), axis=0)
 
-    search = make_search(gan, args)
+    search = search or make_search(gan, args)
     z_init = make_z_init(args, gan)
     out, completed = args.outDir, os.path.join(args.outDir, "completed")
     os.makedirs(completed, exist_ok=True)

@@ -365,18 +365,23 @@ def run(args):
             progress.begin(f"training {title}, seed {seed}")
             train_main.main(train_args(args, key, arch, conditional, seed, records))
             progress.end()
+    from inpaint import load_model
     for key, title, _, _ in METHODS:
         for seed in seeds:
             progress.begin(f"{title}, seed {seed}: inpainting the test faces ({', '.join(mask_types)}) and "
                            f"consistency under 8 {args.temporal_mask} masks per face")
+            gan = load_model(os.path.join(run_dir(args, key, seed), "checkpoints"))
+            search = None  # one compiled search serves every experiment of this model
             for m in mask_types:
                 out = os.path.join(args.results, "completions", key, f"seed{seed}", m)
-                complete.run_experiment(complete.parse_args(search_argv(args, key, seed, test_dir, out)
-                                                            + ["--maskType", m]))
+                a = complete.parse_args(search_argv(args, key, seed, test_dir, out) + ["--maskType", m])
+                search = search or complete.make_search(gan, a)
+                complete.run_experiment(a, gan, search)
             out = os.path.join(args.results, "consistency", key, f"seed{seed}")
             argv = search_argv(args, key, seed, test_dir, out)
             argv[argv.index("--limit") + 1] = str(args.temporal_subjects)
-            temporal.run_experiment(temporal.parse_args(argv + ["--maskType", args.temporal_mask]))
+            temporal.run_experiment(temporal.parse_args(argv + ["--maskType", args.temporal_mask]), gan,
+                                    search=search)
             progress.end()
 
     study = None

@@ -40,9 +40,10 @@ def pairwise_mse(inpaintings):
     return np.mean((x[j] - x[k]) ** 2, axis=(1, 2, 3))
 
 
-def run_experiment(args, gan=None, z_init=None):
+def run_experiment(args, gan=None, z_init=None, search=None):
     """Returns the summary dict. z_init(images, masks, maps) -> z, if given, replaces the
-    random start (the learned initialiser uses it)."""
+    random start (the learned initialiser uses it); gan and a LatentSearch of --batch_size
+    may be passed in to reuse them."""
     from blend import poisson_blend
     from inpaint import composite, load_model, psnr, write_summary_arrays
 
@@ -56,7 +57,7 @@ def run_experiment(args, gan=None, z_init=None):
     subjects_per_batch = args.batch_size // per_subject
     images, keypoint_maps, names = complete.prepare_test_data(args, size)
     rng = np.random.default_rng(args.seed)
-    search = complete.make_search(gan, args)
+    search = search or complete.make_search(gan, args)
     os.makedirs(args.outDir, exist_ok=True)
     consistency_before, consistency_after, psnr_before, psnr_after = [], [], [], []
     starts = range(0, len(images), subjects_per_batch)
