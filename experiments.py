@@ -4,7 +4,8 @@ model against the authors' own DIP baseline, with error bars.
     python experiments.py                      # synthetic faces, CPU-sized (see README for minutes)
     python experiments.py --seed 1 --seeds 3   # other data, three training seeds per method
     python experiments.py --train_records data/train_records --test_dir data/test_images \\
-        --output_size 64 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 50000 --nIter 1500  # CelebA, GPU
+        --output_size 64 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 50000 --nIter 1500 \\
+        --test_faces 2560 --search_batch 64 --seeds 3                                         # CelebA, GPU
 
 Makes synthetic train and test faces (unless given records / test pairs); trains, with the
 same steps, batch, learning rate and seeds, the keypoint-conditioned ECGAN, the authors'
@@ -12,7 +13,8 @@ DCGAN (the paper's DIP row) and the ECGAN without its map (an ablation); runs th
 correctness experiment on the paper's four masks and the consistency experiment for each;
 fills the same holes with the mean training face; and writes results/: results.md (PSNR
 with 95% bootstrap intervals over test faces, paired gains, consistency), results.json,
-sample grids, completions, GIFs and the pose/appearance figures. Re-running resumes.
+sample grids, completions, GIFs and the pose/appearance figures. Re-running reuses the
+data and finished training runs.
 """
 import argparse
 import json
@@ -48,16 +50,21 @@ def parse_args(argv=None):
     p.add_argument("--results", default="results")
     p.add_argument("--train_records", default=None, help="use these records instead of synthetic faces")
     p.add_argument("--test_dir", default=None, help="use these test pairs instead of synthetic faces")
-    p.add_argument("--train_faces", type=int, default=3000, help="synthetic training faces")
-    p.add_argument("--test_faces", type=int, default=256, help="synthetic test faces")
+    p.add_argument("--train_faces", type=int, default=12000,
+                   help="synthetic training faces; with few, each map names one face and G learns its "
+                        "appearance from the map instead of from z")
+    p.add_argument("--test_faces", type=int, default=256,
+                   help="synthetic test faces to make, or the first N pairs of --test_dir to use")
     p.add_argument("--output_size", type=int, default=32)
     p.add_argument("--gf_dim", type=int, default=8)
-    p.add_argument("--df_dim", type=int, default=8)
+    p.add_argument("--df_dim", type=int, default=16,
+                   help="2 x gf_dim: at 32x32 D has one conv fewer than at 64, and twice G's width restores "
+                        "the paper's G:D parameter ratio (D at gf_dim's width stalls at chance)")
     p.add_argument("--batch_size", type=int, default=32, help="training batch")
-    p.add_argument("--train_steps", type=int, default=2000)
+    p.add_argument("--train_steps", type=int, default=1500)
     p.add_argument("--learning_rate", type=float, default=0.0002)
     p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--nIter", type=int, default=100, help="latent-search steps per image")
+    p.add_argument("--nIter", type=int, default=75, help="latent-search steps per image")
     p.add_argument("--search_batch", type=int, default=256,
                    help="images per latent-search batch (each image's search is independent)")
     p.add_argument("--lam", type=float, default=0.1)
@@ -128,7 +135,7 @@ def make_data(args):
     data = os.path.join(args.results, "data")
     records = args.train_records or os.path.join(data, "train_records")
     test_dir = args.test_dir or os.path.join(data, "test_images")
-    size = str(max(64, args.output_size))
+    size = str(args.output_size)  # rendered at the model's size: no resize, and faster
     if not args.train_records:
         preprocess.run(preprocess_train_images.parse_args(
             ["--synthetic", str(args.train_faces), "--size", size, "--seed", str(args.seed), "--output_dir", records]),

@@ -72,8 +72,7 @@ def measure(args, peak=None):
 def projected_minutes(args, rows):
     """experiments.py's cost from the measured steps: training, then 4 masks x test faces and
     8 masks x consistency subjects of search, per model (data, blending and start-up excluded)."""
-    images = 4 * args.test_faces + 8 * args.temporal_subjects
-    batches = -(-images // args.search_batch) + 1  # + the partial batches of each experiment
+    batches = 4 * -(-args.test_faces // args.search_batch) + -(-8 * args.temporal_subjects // args.search_batch)
     train = sum(r["train_step_s"] for r in rows) * args.train_steps
     search = sum(r["search_step_s"] for r in rows) * args.nIter * batches
     return train / 60, search / 60
