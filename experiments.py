@@ -29,7 +29,7 @@ import main as train_main
 import masks as mask_lib
 import report
 import temporal
-from utils import atomic_path, run_cli, save_json
+from utils import UserError, atomic_path, run_cli, save_json
 
 METHODS = (  # key, title, arch, conditional
     ("conditioned", "keypoint-conditioned ECGAN (the paper's model)", "ecgan", True),
@@ -136,14 +136,20 @@ def make_data(args):
     records = args.train_records or os.path.join(data, "train_records")
     test_dir = args.test_dir or os.path.join(data, "test_images")
     size = str(args.output_size)  # rendered at the model's size: no resize, and faster
+    jobs = []
     if not args.train_records:
-        preprocess.run(preprocess_train_images.parse_args(
-            ["--synthetic", str(args.train_faces), "--size", size, "--seed", str(args.seed), "--output_dir", records]),
-            preprocess.write_train_records)
+        jobs.append((records, preprocess_train_images, args.train_faces, args.seed, preprocess.write_train_records))
     if not args.test_dir:
-        preprocess.run(preprocess_test_images.parse_args(
-            ["--synthetic", str(args.test_faces), "--size", size, "--seed", str(args.seed + 1), "--output_dir", test_dir]),
-            preprocess.write_test_pairs)
+        jobs.append((test_dir, preprocess_test_images, args.test_faces, args.seed + 1, preprocess.write_test_pairs))
+    for out, script, count, seed, write in jobs:
+        try:
+            preprocess.run(script.parse_args(["--synthetic", str(count), "--size", size, "--seed", str(seed),
+                                              "--output_dir", out]), write)
+        except UserError as error:
+            if "other inputs" not in str(error):
+                raise
+            raise UserError(f"{out} holds faces made with other settings (an earlier run?): pass another "
+                            "--results folder, or delete that one") from None
     return records, test_dir
 
 
@@ -354,7 +360,20 @@ def write_table(args, path, psnr, per_seed, consistency, minutes, decoupling=Non
     return text
 
 
+def check_args(args):
+    """One clear line for settings the experiments cannot run with, before any work."""
+    if args.seeds < 1:
+        raise UserError(f"--seeds {args.seeds}: train at least one seed per method")
+    if args.search_batch < 8 or args.search_batch % 8:
+        raise UserError(f"--search_batch {args.search_batch} must be a multiple of 8: the consistency "
+                        "experiment searches 8 masks of each face in one batch")
+    unknown = [m for m in args.masks.split(",") if m not in mask_lib.MASK_TYPES]
+    if unknown:
+        raise UserError(f"--masks: unknown mask type {unknown[0]}; use some of {', '.join(mask_lib.MASK_TYPES)}")
+
+
 def run(args):
+    check_args(args)
     mask_types = args.masks.split(",")
     seeds = list(range(args.seed, args.seed + args.seeds))
     stages = [("data", 1)] + [(f"train {key} {s}", 10 if arch == "ecgan" else 3) for key, _, arch, _ in METHODS

@@ -1,7 +1,10 @@
 import json
 import re
 
+import pytest
+
 import experiments
+from utils import UserError
 
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
 
@@ -72,3 +75,27 @@ def test_driver_writes_every_row_and_interval(tmp_path):
     assert set(saved["decoupling"]) == {"appearance_from_z", "appearance_from_map", "structure_from_map",
                                         "structure_from_z"}
     assert "## Learned initialiser" in table and "decoupling" in table
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--search_batch", "12"], "--search_batch 12 must be a multiple of 8"),
+    (["--seeds", "0"], "--seeds 0: train at least one seed"),
+    (["--masks", "center,diagonal"], "unknown mask type diagonal"),
+])
+def test_bad_settings_are_one_line_before_any_work(tmp_path, flags, message):
+    with pytest.raises(UserError, match=message):
+        experiments.main(experiments.parse_args(["--results", str(tmp_path / "r")] + flags))
+    assert not (tmp_path / "r").exists()  # nothing was written
+
+
+def test_data_of_an_earlier_run_is_kept_and_named(tmp_path):
+    import preprocess
+    import preprocess_train_images
+    records = tmp_path / "r" / "data" / "train_records"
+    preprocess.run(preprocess_train_images.parse_args(
+        ["--synthetic", "8", "--size", "32", "--processes", "1", "--output_dir", str(records)]),
+        preprocess.write_train_records)
+    before = sorted(p.name for p in records.iterdir())
+    with pytest.raises(UserError, match="holds faces made with other settings.*another --results folder"):
+        experiments.main(experiments.parse_args(["--results", str(tmp_path / "r"), "--train_faces", "16"]))
+    assert sorted(p.name for p in records.iterdir()) == before
