@@ -5,7 +5,8 @@
 
 Training step and z-iteration are timed against their FLOP floor at this machine's measured
 float32 matmul peak; Poisson blending against a per-pixel-loop baseline; preprocessing as
-images per second with 1 and 2 processes.
+images per second with 1 and 2 processes; last, each model of experiments.py at its CPU
+settings (bench_budget.py).
 """
 import argparse
 import os
@@ -15,7 +16,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import bench_blend, bench_preprocess, bench_search, bench_train  # noqa: E402
+from bench import bench_blend, bench_budget, bench_preprocess, bench_search, bench_train  # noqa: E402
 from model import ModelConfig, train_step_flops  # noqa: E402
 
 
@@ -77,14 +78,20 @@ def main(args):
                      f"{ratio:.0f}x, max diff {diff:.0e}"))
     for what, count, seconds, rate in bench_preprocess.measure(8 if args.quick else 96, 40 if args.quick else 800):
         rows.append((what, f"{rate:.1f} /s", f"{count} in {seconds:.1f} s", ""))
+    demo = bench_budget.parse_args(["--steps", "2" if args.quick else "20"])  # experiments.py's settings
+    for r in bench_budget.measure(demo, peak)[1]:
+        for what, seconds, floor in (("train step", r["train_step_s"], r["train_floor_s"]),
+                                     (f"search step x{demo.search_batch}", r["search_step_s"], r["search_floor_s"])):
+            rows.append((f"demo {what}, {r['model']}", f"{1000 * seconds:.1f} ms", f"floor {1000 * floor:.1f} ms",
+                         f"{100 * floor / seconds:.0f}% of peak"))
 
     print("floors: executed FLOPs at the measured matmul peak (the shortcut executes fewer)")
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, float32 matmul peak {peak:.0f} GFLOP/s; "
           f"networks at gf_dim = df_dim = {width}, {size}x{size}, batch {batch}")
-    print(f"| {'what':40s} | {'measured':>10s} | {'floor / baseline':>18s} | {'ratio':30s} |")
-    print(f"|{'-' * 42}|{'-' * 12}|{'-' * 20}|{'-' * 32}|")
+    print(f"| {'what':52s} | {'measured':>10s} | {'floor / baseline':>18s} | {'ratio':30s} |")
+    print(f"|{'-' * 54}|{'-' * 12}|{'-' * 20}|{'-' * 32}|")
     for what, measured, reference, ratio in rows:
-        print(f"| {what:40s} | {measured:>10s} | {reference:>18s} | {ratio:30s} |")
+        print(f"| {what:52s} | {measured:>10s} | {reference:>18s} | {ratio:30s} |")
     return rows
 
 
