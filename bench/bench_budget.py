@@ -11,17 +11,13 @@ minutes of `experiments.py` with these settings from the measured costs.
 import argparse
 import os
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-
-from bench.bench_search import search_flops  # noqa: E402
+from bench.bench_search import search_flops, time_search  # noqa: E402
 from bench.bench_train import matmul_peak, time_train_step  # noqa: E402
-from inpaint import LatentSearch  # noqa: E402
-from model import KeypointGAN, ModelConfig, train_step_flops  # noqa: E402
+from model import ModelConfig, train_step_flops  # noqa: E402
 
 MODELS = (("ECGAN, keypoint-conditioned", "ecgan", True), ("DCGAN (authors' DIP)", "dcgan", False),
           ("ECGAN without its map", "ecgan", False))
@@ -38,22 +34,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def time_search_step(config, batch_size, steps):
-    """Seconds of one z-iteration for a whole batch (compiled loop of `steps` iterations)."""
-    gan = KeypointGAN(config)
-    rng = np.random.default_rng(0)
-    shape = (batch_size, config.output_size, config.output_size, 3)
-    images, maps = rng.uniform(-1, 1, shape).astype(np.float32), rng.uniform(-1, 1, shape).astype(np.float32)
-    masks = np.ones(shape[:3] + (1,), np.float32)
-    masks[:, shape[1] // 4: 3 * shape[1] // 4, shape[1] // 4: 3 * shape[1] // 4] = 0
-    search = LatentSearch(gan, batch_size)
-    search.start()
-    search.run(images, maps, masks, 1)  # trace
-    start = time.perf_counter()
-    search.run(images, maps, masks, steps)
-    return (time.perf_counter() - start) / steps
-
-
 def measure(args, peak=None):
     peak = peak or matmul_peak()
     rows = []
@@ -61,7 +41,7 @@ def measure(args, peak=None):
         config = ModelConfig(output_size=args.output_size, gf_dim=args.gf_dim, df_dim=args.df_dim,
                              conditional=conditional, arch=arch)
         train = time_train_step(config, args.batch_size, args.steps, False, True)
-        search = time_search_step(config, args.search_batch, args.steps)
+        search = time_search(config, args.search_batch, args.steps, True)
         rows.append({"model": title, "train_step_s": train,
                      "train_floor_s": train_step_flops(config, args.batch_size, True) / peak / 1e9,
                      "search_step_s": search,
