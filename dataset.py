@@ -70,12 +70,11 @@ def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batche
     decoded = _decoded_in_memory(records_dir, output_size, tuple((f, os.path.getmtime(f)) for f in files))
     if decoded is not None:
         ds = tf.data.Dataset.from_tensor_slices(decoded)
-        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
-        ds = ds.skip(skip_batches * batch_size)
     else:
         ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
-        ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
-        ds = ds.skip(skip_batches * batch_size)  # skipped before decoding: cheap
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
+    ds = ds.skip(skip_batches * batch_size)  # when streaming, skipped before decoding: cheap
+    if decoded is None:
         ds = ds.map(_decoder(records_dir, output_size), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 

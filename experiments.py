@@ -145,9 +145,7 @@ def make_data(args):
         try:
             preprocess.run(script.parse_args(["--synthetic", str(count), "--size", size, "--seed", str(seed),
                                               "--output_dir", out]), write)
-        except UserError as error:
-            if "other inputs" not in str(error):
-                raise
+        except preprocess.OtherInputs:
             raise UserError(f"{out} holds faces made with other settings (an earlier run?): pass another "
                             "--results folder, or delete that one") from None
     return records, test_dir

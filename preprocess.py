@@ -138,6 +138,10 @@ def _preview(out_dir, faces):
         save_image(os.path.join(out_dir, "preview.png"), image_grid(np.stack(pairs), rows=4))
 
 
+class OtherInputs(UserError):
+    """The output folder holds the output of other inputs or settings (kept, never overwritten)."""
+
+
 def _load_state(path, key, overwrite, out_dir):
     """Progress of an earlier run into out_dir, or None to start afresh."""
     if overwrite or not os.path.exists(path):
@@ -145,7 +149,7 @@ def _load_state(path, key, overwrite, out_dir):
     with open(path) as f:
         state = json.load(f)
     if state.get("key") != key:
-        raise UserError(f"{out_dir} holds output of other inputs or settings: pass --overwrite "
+        raise OtherInputs(f"{out_dir} holds output of other inputs or settings: pass --overwrite "
                         "to replace it, or choose another --output_dir")
     return state
 
