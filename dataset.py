@@ -7,17 +7,17 @@ import json
 import os
 
 import numpy as np
-import tensorflow as tf
 from PIL import Image
 
 import records
-from utils import UserError
+from tfstart import tf
+from utils import UserError, from_uint8
 
 SHUFFLE_BUFFER = 10_000
 
 
 def to_model_range(uint8_images):
-    return tf.cast(uint8_images, tf.float32) / 127.5 - 1.0
+    return from_uint8(tf.cast(uint8_images, tf.float32))
 
 
 def _decoder(records_dir, output_size):
@@ -145,9 +145,22 @@ def load_test_pairs(folder, output_size, limit=None):
                             raise UserError(f"{path} is {im.size[0]}x{im.size[1]}, smaller than "
                                             f"--output_size {output_size}: preprocess with --size {output_size}")
                         im = im.resize((output_size, output_size), method)
-                    pair.append(np.asarray(im, dtype=np.float32) / 127.5 - 1.0)
+                    pair.append(from_uint8(np.asarray(im)))
             except (OSError, SyntaxError) as error:
                 raise UserError(f"cannot read test image {path} ({error}): re-run preprocess_test_images.py")
         images.append(pair[0])
         maps.append(pair[1])
     return np.stack(images), np.stack(maps), [n for n, _ in names]
+
+
+def epoch_batches(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch):
+    """Batches for steps start_step .. total_steps - 1, epoch by epoch, each epoch shuffled by
+    (seed, epoch): a run resumed at any step sees the batches it would have seen."""
+    step = start_step
+    while step < total_steps:
+        epoch, done = divmod(step, steps_per_epoch)
+        for batch in train_batches(records_dir, output_size, batch_size, seed, epoch, done):
+            yield batch
+            step += 1
+            if step >= total_steps or step % steps_per_epoch == 0:
+                break

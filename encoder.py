@@ -4,57 +4,39 @@ E maps a damaged face (x * M, the mask M and, for a conditioned model, the keypo
 to a z in [-1, 1] from which G already reproduces the face; the latent search then starts
 there instead of at a random z. E is trained with G and D frozen (batch norm in inference
 mode) on training faces with a mask drawn per sample from every mask type, minimising
-    context L1 of G(E(x), k) on known pixels + lam * BCE(D(G, k), 1) + l2_weight * |G - x|^2,
+    the search's inpainting loss (context L1 + lam * prior) + l2_weight * |G - x|^2,
 the last term using the whole face, which training images have. Saved in
-<checkpoint_dir>/encoder/ with encoder.json.
+<checkpoint_dir>/encoder/ with encoder.json; trained by train_encoder() with the same
+resumable loop as the GAN.
 """
-import dataclasses
-import json
-import math
 import os
 
 import numpy as np
-import tensorflow as tf
 
 import masks as mask_lib
-from ops import Adam, BatchNorm, Conv2D, Dense, lrelu
-from utils import UserError, atomic_path
+from configs import EncoderConfig, load_config, save_config
+from inpaint import inpainting_loss
+from ops import Adam, ConvStack, Dense, keep_if_finite, named_variables, snapshot
+from tfstart import tf
+from utils import UserError
 
 ENCODER_DIR = "encoder"
 ENCODER_CONFIG = "encoder.json"
 
 
-@dataclasses.dataclass
-class EncoderConfig:
-    output_size: int = 64
-    z_dim: int = 100
-    ef_dim: int = 64
-    conditional: bool = True
-    seed: int = 0
-
-
-class Encoder(tf.Module):
-    """Conv stack like D (5x5 stride 2 down to 4x4, leaky ReLU, BN from the second conv),
-    then a dense layer to z and tanh."""
+class Encoder(ConvStack):
+    """The discriminator's conv stack over [x * M, M, map], then a dense layer to z and tanh."""
 
     def __init__(self, config, name="encoder"):
-        super().__init__(name=name)
+        super().__init__(3 + 1 + (3 if config.conditional else 0), config.ef_dim, config.output_size, config.seed,
+                         first_layer=300, name=name)
         self.config = config
-        depth = int(math.log2(config.output_size)) - 2
-        widths = [3 + 1 + (3 if config.conditional else 0)] + [config.ef_dim * 2 ** i for i in range(depth)]
-        self.convs = [Conv2D(a, b, [config.seed, 300 + i]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
-        self.norms = [BatchNorm(w) for w in widths[2:]]
-        self.dense = Dense(16 * widths[-1], config.z_dim, [config.seed, 400])
+        self.dense = Dense(self.features, config.z_dim, [config.seed, 400])
 
     def __call__(self, images, masks, keypoint_maps=None, training=False):
         """images [B, S, S, 3] in [-1, 1] (hole content ignored), masks [B, S, S, 1] -> z [B, z_dim]."""
-        parts = [images * masks, masks]
-        if self.config.conditional:
-            parts.append(keypoint_maps)
-        x = lrelu(self.convs[0](tf.concat(parts, axis=-1)))
-        for conv, norm in zip(self.convs[1:], self.norms):
-            x = lrelu(norm(conv(x), training))
-        return tf.tanh(self.dense(tf.reshape(x, [tf.shape(x)[0], -1])))
+        parts = [images * masks, masks] + ([keypoint_maps] if self.config.conditional else [])
+        return tf.tanh(self.dense(self.body(tf.concat(parts, axis=-1), training)))
 
 
 def mask_bank(size, seed=0, per_type=8):
@@ -72,7 +54,7 @@ class EncoderTrainer(tf.Module):
         super().__init__(name="encoder_trainer")
         self.gan, self.lam, self.l2_weight = gan, lam, l2_weight
         self.encoder = Encoder(config)
-        self.optimizer = Adam(self.encoder.trainable_variables, learning_rate, 0.9)
+        self.optimizer = Adam(named_variables(self.encoder), learning_rate, 0.9)
         self.masks = tf.constant(mask_bank(config.output_size, seed))
         self.noise = tf.random.Generator.from_seed(seed)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -80,51 +62,84 @@ class EncoderTrainer(tf.Module):
 
     def loss_terms(self, images, keypoint_maps, masks, training):
         z = self.encoder(images, masks, keypoint_maps, training)
-        fake = self.gan.generator(z, keypoint_maps, training=False)
-        context = tf.reduce_mean(tf.reduce_sum(tf.abs(masks * (fake - images)), axis=[1, 2, 3]))
-        logits = self.gan.discriminator(fake, keypoint_maps, training=False)
-        prior = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits), logits=logits))
-        l2 = tf.reduce_mean(tf.reduce_sum(tf.square(fake - images), axis=[1, 2, 3]))
-        return context + self.lam * prior + self.l2_weight * l2, context
+        total, context, _, fake = inpainting_loss(self.gan, z, images, keypoint_maps, masks, self.lam)
+        l2 = tf.reduce_sum(tf.square(fake - images), axis=[1, 2, 3])
+        return tf.reduce_mean(total + self.l2_weight * l2), tf.reduce_mean(context)
 
     def _train_step(self, images, keypoint_maps):
+        """One step on a mask drawn per face; a non-finite step changes nothing."""
+        state = list(self.encoder.variables) + list(self.optimizer.variables)
+        saved = snapshot(state)
         pick = self.noise.uniform_full_int([tf.shape(images)[0]], tf.int32)
         masks = tf.gather(self.masks, tf.math.floormod(pick, tf.shape(self.masks)[0]))
         with tf.GradientTape() as tape:
             loss, context = self.loss_terms(images, keypoint_maps, masks, True)
-        self.optimizer.apply(tape.gradient(loss, self.encoder.trainable_variables))
-        self.step.assign_add(1)
-        return loss, context
+        variables = named_variables(self.encoder)
+        grads = tape.gradient(loss, list(variables.values()))
+        self.optimizer.apply(variables, grads)
+        finite = keep_if_finite([loss, context] + grads, state, saved)
+        self.step.assign_add(tf.cast(finite, tf.int64))
+        return {"loss": loss, "context": context}
 
     def checkpoint(self):
         return tf.train.Checkpoint(encoder=self.encoder, optimizer=self.optimizer, step=self.step, noise=self.noise)
 
 
-def save_config(directory, config):
-    with atomic_path(os.path.join(directory, ENCODER_CONFIG)) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(dataclasses.asdict(config), f, indent=2)
+def train_encoder(config):
+    """Train (or resume training) the encoder of the GAN in config.checkpoint_dir for
+    config.steps steps (an EncoderTrainConfig). Returns the EncoderTrainer."""
+    import dataset
+    from inpaint import load_model
+    from training import TrainLoop
+
+    gan = load_model(config.checkpoint_dir)
+    size = gan.config.output_size
+    dataset.check_record_size(config.train_records, size)
+    architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim, ef_dim=config.ef_dim or gan.config.df_dim,
+                                 conditional=gan.config.conditional, seed=config.seed)
+    trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed)
+    directory = os.path.join(config.checkpoint_dir, ENCODER_DIR)
+    loop = TrainLoop(trainer.checkpoint(), directory, trainer.step, max_to_keep=2)
+    if loop.restore():
+        print(f"resumed the encoder at step {int(trainer.step)}")
+    save_config(os.path.join(directory, ENCODER_CONFIG), architecture)
+    per_epoch = max(1, dataset.count_records(config.train_records) // config.batch_size)
+    step = int(trainer.step)
+    if step < config.steps:
+        batches = dataset.epoch_batches(config.train_records, size, config.batch_size, config.seed + 7, step,
+                                        config.steps, per_epoch)
+        loop.run(trainer.train_step, batches, config.steps, save_interval=config.saveInterval,
+                 print_every=config.print_every,
+                 describe=lambda step, losses: f"encoder loss {losses['loss']:.1f} context {losses['context']:.1f}")
+    print(f"encoder in {directory}")
+    return trainer
 
 
 def load_encoder(checkpoint_dir, gan_config):
     """The encoder trained for the GAN in checkpoint_dir; one clear line if there is none."""
     directory = os.path.join(checkpoint_dir, ENCODER_DIR)
+    missing = (f"no trained encoder in {directory}: run `python train_encoder.py --checkpoint_dir "
+               f"{checkpoint_dir}` first, or use --z_init random")
     latest = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
-    if latest is None or not os.path.exists(os.path.join(directory, ENCODER_CONFIG)):
-        raise UserError(f"no trained encoder in {directory}: run `python train_encoder.py --checkpoint_dir "
-                        f"{checkpoint_dir}` first, or use --z_init random")
-    with open(os.path.join(directory, ENCODER_CONFIG)) as f:
-        config = EncoderConfig(**json.load(f))
+    if latest is None:
+        raise UserError(missing)
+    config = load_config(EncoderConfig, os.path.join(directory, ENCODER_CONFIG), missing)
     if (config.output_size, config.z_dim, config.conditional) != (gan_config.output_size, gan_config.z_dim,
                                                                   gan_config.conditional):
         raise UserError(f"the encoder in {directory} was trained for another model: retrain it with train_encoder.py")
     encoder = Encoder(config)
-    tf.train.Checkpoint(encoder=encoder).restore(latest).expect_partial()
+    try:
+        status = tf.train.Checkpoint(encoder=encoder).restore(latest)
+        status.expect_partial()  # its optimiser is not needed to infer
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError) as error:
+        raise UserError(f"{latest} does not hold the encoder its {ENCODER_CONFIG} describes "
+                        f"({str(error).splitlines()[0][:120]}): retrain it with train_encoder.py")
     return encoder
 
 
 def encoder_z_init(encoder):
-    """A z_init(images, masks, keypoint_maps) -> z for complete.py and temporal.py."""
+    """A z_init(images, masks, keypoint_maps) -> z for the search's orchestration."""
     def z_init(images, masks, keypoint_maps):
         m = np.asarray(masks, np.float32)
         m = m[..., None] if m.ndim == 3 else m

@@ -9,12 +9,12 @@ import os
 
 import numpy as np
 
-from utils import UserError, image_grid, save_image, to_uint8
+from utils import UserError, from_uint8, image_grid, save_image, save_json, to_uint8
 
 
 def generate_all_pairs(gan, z, keypoint_maps):
     """G(z_j, k_i) for every map i and z j: [maps, zs, S, S, 3] in [-1, 1]."""
-    import tensorflow as tf
+    from tfstart import tf
     n_maps, n_z = len(keypoint_maps), len(z)
     maps = np.repeat(keypoint_maps, n_z, axis=0)
     zs = np.tile(z, (n_maps, 1))
@@ -25,7 +25,7 @@ def generate_all_pairs(gan, z, keypoint_maps):
 def face_regions(keypoint_maps):
     """[maps, S, S] True where a keypoint map ([-1, 1]) is not background."""
     from keypoints import BACKGROUND
-    background = np.array(BACKGROUND) / 127.5 - 1
+    background = from_uint8(BACKGROUND)
     return np.abs(np.asarray(keypoint_maps) - background).max(axis=-1) > 0.05
 
 
@@ -66,6 +66,18 @@ def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
     for path, grid in zip(paths, (same_k, same_z)):
         rows, cols = grid.shape[:2]
         save_image(path, image_grid(to_uint8(grid.reshape(rows * cols, *grid.shape[2:])), rows))
-    from utils import save_json
     save_json(os.path.join(out_dir, "decoupling.json"), decoupling_scores(pairs, face_regions(keypoint_maps)))
+    return paths
+
+
+def visualize(checkpoint_dir, train_records, out_dir, seed=0):
+    """The two figures of the model in checkpoint_dir, with the first 8 maps of the records."""
+    import dataset
+    from inpaint import load_model
+    gan = load_model(checkpoint_dir)  # the architecture comes from its config.json
+    size = gan.config.output_size
+    dataset.check_record_size(train_records, size)
+    _, maps = dataset.first_examples(train_records, size, 8)
+    paths = pose_appearance_figures(gan, maps.numpy(), out_dir, seed)
+    print(f"wrote {' and '.join(paths)}")
     return paths

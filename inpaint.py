@@ -3,25 +3,33 @@
 For each image b, z_b minimises
     loss_b = sum over pixels |M * G(z_b, k_b) - M * x_b|  +  lam * BCE(D(G(z_b, k_b), k_b), 1)
 (M = 1 known, 0 hole), with batch norm in inference mode so images do not interact. z
-starts ~ U(-1, 1) and moves by Adam (clipped to [-1, 1] after each step) or by HMC
-sampling. Whole runs of steps are one compiled TensorFlow loop; Python only sees the
-results every outInterval steps.
+starts ~ U(-1, 1) (or at a learned guess) and moves by Adam (clipped to [-1, 1] after each
+step) or by HMC sampling (reflected at the bounds). Whole runs of steps are one compiled
+TensorFlow loop; Python only sees the results at the milestones (every outInterval steps).
+
+This module is the library behind complete.py, temporal.py, experiments.py and
+sequence work: a SearchConfig, the search itself, and the orchestration over many images
+(batches, padding, milestones, z start), all called with keyword arguments.
 """
 import os
 
 import numpy as np
-import tensorflow as tf
+from tqdm import tqdm
 
-from model import CONFIG_NAME, KeypointGAN, ModelConfig
+from configs import CONFIG_NAME, ModelConfig, SearchConfig
+from model import GANNetworks, bce
 from ops import Adam
+from tfstart import tf
 from utils import UserError, save_npy
 
 PSNR_CAP_DB = 100.0  # identical images: MSE 0 would give inf; reported as 100 dB
 
 
 def load_model(checkpoint_dir, output_size=None):
-    """The GAN of a training run folder: config.json + the latest checkpoint. A different
-    --output_size than the one trained is refused with one clear line."""
+    """The generator and discriminator of a training run folder (config.json + the latest
+    checkpoint), without the optimisers. A different output_size than the one trained, a
+    missing checkpoint, or a checkpoint that lacks any of G's or D's weights is refused
+    with one clear line: inference never runs on random weights."""
     config = ModelConfig.load(checkpoint_dir)
     if output_size and output_size != config.output_size:
         raise UserError(f"{checkpoint_dir} holds a {config.output_size}x{config.output_size} model but "
@@ -31,11 +39,11 @@ def load_model(checkpoint_dir, output_size=None):
     if latest is None:
         raise UserError(f"no checkpoint in {checkpoint_dir}: train one with `python main.py "
                         f"--checkpoint_dir {checkpoint_dir}` or pass the right --checkpoint_dir")
-    gan = KeypointGAN(config)
+    gan = GANNetworks(config)
     try:
-        status = tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator).restore(latest)
-        status.expect_partial()  # the optimisers' slots are not needed to infer
-        status.assert_existing_objects_matched()  # never run on random weights
+        status = gan.checkpoint().restore(latest)
+        status.expect_partial()  # the training state (optimisers, step) is not needed to infer
+        status.assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:
         raise UserError(f"{latest} does not hold the {config.arch} model its {CONFIG_NAME} describes "
                         f"({str(error).splitlines()[0][:120]}): retrain, or pass the right --checkpoint_dir")
@@ -51,23 +59,58 @@ def psnr(images, truths):
         return np.minimum(10 * np.log10(1.0 / mse), PSNR_CAP_DB)
 
 
-class LatentSearch(tf.Module):
-    """Searches one z per image for a fixed batch size."""
+def inpainting_loss(gan, z, images, keypoint_maps, masks, lam, tiled_z_shortcut=True):
+    """The paper's loss per image: context L1 on known pixels + lam * prior, the prior being
+    D's cross-entropy against 'real'. Returns (total, context, prior, G(z)); G and D in
+    inference mode. Shared by the latent search and the encoder's training."""
+    fake = gan.generator(z, keypoint_maps, training=False, tiled_z_shortcut=tiled_z_shortcut)
+    context = tf.reduce_sum(tf.abs(masks * (fake - images)), axis=[1, 2, 3])
+    prior = bce(gan.discriminator(fake, keypoint_maps, training=False), 1.0)
+    return context + lam * prior, context, prior, fake
 
-    def __init__(self, gan, batch_size, lam=0.1, approach="adam", lr=0.01, beta1=0.9, beta2=0.999,
-                 eps=1e-5, hmc_beta=0.2, hmc_eps=0.001, hmc_L=100, hmc_anneal=1.0, seed=0,
-                 tiled_z_shortcut=True):
+
+def reflect(z, v, low=-1.0, high=1.0):
+    """Fold z back into [low, high] as a ball bouncing off both walls, flipping v at each
+    bounce. The leapfrog map with this reflection stays reversible and volume-preserving,
+    so the Metropolis test still targets exp(-beta * loss) on the box; clipping does not."""
+    width = high - low
+    bounces = tf.floor((z - low) / width)
+    inside = (z - low) - bounces * width
+    odd = tf.math.floormod(bounces, 2.0) > 0
+    return tf.where(odd, high - inside, low + inside), tf.where(odd, -v, v)
+
+
+def hmc_proposal(z, loss_and_grad, beta, eps, steps, noise):
+    """One HMC proposal per row of z: `steps` leapfrog steps on beta * loss with unit-mass
+    momentum, reflected at [-1, 1], then a Metropolis accept per row. loss_and_grad(z) ->
+    (loss per row, d sum(loss) / dz). Returns (new z, accepted per row). (The original
+    summed the batch's losses and indexed that scalar per image, so it crashed.)"""
+    loss_old, grad = loss_and_grad(z)
+    v_old = noise.normal(tf.shape(z))
+    v, moved, loss = v_old, z, loss_old
+    for _ in tf.range(steps):
+        v = v - eps / 2 * beta * grad
+        moved, v = reflect(moved + eps * v, v)
+        loss, grad = loss_and_grad(moved)
+        v = v - eps / 2 * beta * grad
+    energy_old = beta * loss_old + tf.reduce_sum(v_old ** 2, axis=1) / 2
+    energy_new = beta * loss + tf.reduce_sum(v ** 2, axis=1) / 2
+    accept = tf.math.log(noise.uniform(tf.shape(loss))) < energy_old - energy_new
+    return tf.where(accept[:, None], moved, z), accept
+
+
+class LatentSearch(tf.Module):
+    """Searches one z per image for a batch of config.batch_size images."""
+
+    def __init__(self, gan, config=None):
         super().__init__(name="latent_search")
-        if approach not in ("adam", "hmc"):
-            raise UserError(f"unknown --approach {approach}: use adam or hmc")
-        self.gan, self.lam, self.approach = gan, lam, approach
-        self.tiled_z_shortcut = tiled_z_shortcut
-        self.z = tf.Variable(tf.zeros([batch_size, gan.config.z_dim]), name="z")
-        self.optimizer = Adam([self.z], lr, beta1, beta2, eps)
-        self.hmc_beta = tf.Variable(float(hmc_beta), trainable=False)
-        self.hmc_eps, self.hmc_L, self.hmc_anneal = hmc_eps, hmc_L, hmc_anneal
-        self.noise = tf.random.Generator.from_seed(seed)
-        self.accepted = tf.Variable(tf.zeros([batch_size]), trainable=False)
+        self.gan, self.config = gan, config or SearchConfig()
+        c = self.config
+        self.z = tf.Variable(tf.zeros([c.batch_size, gan.config.z_dim]), name="z")
+        self.optimizer = Adam({"z": self.z}, c.lr, c.beta1, c.beta2, c.eps)
+        self.hmc_beta = tf.Variable(float(c.hmcBeta), trainable=False)
+        self.noise = tf.random.Generator.from_seed(c.seed)
+        self.accepted = tf.Variable(tf.zeros([c.batch_size]), trainable=False)
         self._steps = tf.function(self._run_steps)
 
     def start(self, z=None):
@@ -77,58 +120,35 @@ class LatentSearch(tf.Module):
         self.z.assign(z)
         self.optimizer.reset()
         self.accepted.assign(tf.zeros_like(self.accepted))
-
-    def generate(self, keypoint_maps):
-        return self.gan.generator(self.z, keypoint_maps, training=False, tiled_z_shortcut=self.tiled_z_shortcut)
-
-    def _loss_terms(self, z, images, keypoint_maps, masks):
-        """(total, context, prior) per image, and G(z)."""
-        fake = self.gan.generator(z, keypoint_maps, training=False, tiled_z_shortcut=self.tiled_z_shortcut)
-        context = tf.reduce_sum(tf.abs(masks * (fake - images)), axis=[1, 2, 3])
-        logits = self.gan.discriminator(fake, keypoint_maps, training=False)
-        prior = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits), logits=logits)
-        return context + self.lam * prior, context, prior, fake
+        self.hmc_beta.assign(float(self.config.hmcBeta))
 
     def _loss_and_grad(self, z, images, keypoint_maps, masks):
         with tf.GradientTape() as tape:
             tape.watch(z)
-            total = self._loss_terms(z, images, keypoint_maps, masks)[0]
+            total = inpainting_loss(self.gan, z, images, keypoint_maps, masks, self.config.lam,
+                                    self.config.tiled_z_shortcut)[0]
             summed = tf.reduce_sum(total)  # images are independent: d(sum)/dz_b = d loss_b / dz_b
         return total, tape.gradient(summed, z)
 
     def _adam_step(self, images, keypoint_maps, masks):
         _, grad = self._loss_and_grad(self.z, images, keypoint_maps, masks)
-        self.optimizer.apply([grad])
+        self.optimizer.apply({"z": self.z}, [grad])
         self.z.assign(tf.clip_by_value(self.z, -1.0, 1.0))
 
     def _hmc_step(self, images, keypoint_maps, masks):
-        """One HMC proposal per image: L leapfrog steps on beta * loss with unit-mass momentum,
-        then a per-image Metropolis accept. (The original summed the batch's losses and
-        indexed that scalar per image, so it crashed.)"""
-        z_old = tf.identity(self.z)
-        loss_old, grad = self._loss_and_grad(z_old, images, keypoint_maps, masks)
-        v = self.noise.normal(z_old.shape)
-        v_old = v
-        z = z_old
-        beta, eps = self.hmc_beta, self.hmc_eps
-        loss = loss_old
-        for _ in tf.range(self.hmc_L):
-            v = v - eps / 2 * beta * grad
-            z = tf.clip_by_value(z + eps * v, -1.0, 1.0)
-            loss, grad = self._loss_and_grad(z, images, keypoint_maps, masks)
-            v = v - eps / 2 * beta * grad
-        energy_old = beta * loss_old + tf.reduce_sum(v_old ** 2, axis=1) / 2
-        energy_new = beta * loss + tf.reduce_sum(v ** 2, axis=1) / 2
-        accept = tf.math.log(self.noise.uniform(loss.shape)) < energy_old - energy_new
-        self.z.assign(tf.where(accept[:, None], z, z_old))
+        z, accept = hmc_proposal(tf.identity(self.z),
+                                 lambda z: self._loss_and_grad(z, images, keypoint_maps, masks),
+                                 self.hmc_beta, self.config.hmcEps, self.config.hmcL, self.noise)
+        self.z.assign(z)
         self.accepted.assign_add(tf.cast(accept, tf.float32))
-        self.hmc_beta.assign(self.hmc_beta * self.hmc_anneal)
+        self.hmc_beta.assign(self.hmc_beta * self.config.hmcAnneal)
 
     def _run_steps(self, images, keypoint_maps, masks, steps):
-        step = self._adam_step if self.approach == "adam" else self._hmc_step
+        step = self._adam_step if self.config.approach == "adam" else self._hmc_step
         for _ in tf.range(steps):
             step(images, keypoint_maps, masks)
-        return self._loss_terms(self.z, images, keypoint_maps, masks)
+        return inpainting_loss(self.gan, self.z, images, keypoint_maps, masks, self.config.lam,
+                               self.config.tiled_z_shortcut)
 
     def run(self, images, keypoint_maps, masks, steps):
         """Advance `steps` steps in one compiled call. images, maps [B, S, S, 3] in [-1, 1];
@@ -138,12 +158,63 @@ class LatentSearch(tf.Module):
         return tuple(o.numpy() for o in out)
 
 
+def make_z_init(z_init, checkpoint_dir, gan):
+    """None for a random start, else the encoder's z_init(images, masks, maps) -> z."""
+    if z_init != "encoder":
+        return None
+    from encoder import encoder_z_init, load_encoder
+    return encoder_z_init(load_encoder(checkpoint_dir, gan.config))
+
+
 def pad_batch(array, batch_size):
     """Pad a partial last batch by repeating its last item; returns (padded, real count)."""
     n = len(array)
     if n == batch_size:
         return array, n
     return np.concatenate([array, np.repeat(array[-1:], batch_size - n, axis=0)]), n
+
+
+def search_batch(search, images, keypoint_maps, masks, *, z=None, milestones=None, on_milestone=None, bar=None):
+    """The latent search on up to batch_size images (padded to it). masks [B, S, S]; z: the
+    start (None: random). on_milestone(steps, generated) is called at each milestone
+    (default: the config's). Returns G(z) of the real images and their final losses."""
+    size = search.config.batch_size
+    images_p, n = pad_batch(images, size)
+    maps_p, _ = pad_batch(keypoint_maps, size)
+    masks_p, _ = pad_batch(np.asarray(masks, np.float32)[..., None], size)
+    search.start(None if z is None else pad_batch(z, size)[0])
+    done = 0
+    for milestone in milestones if milestones is not None else search.config.milestones():
+        total, context, prior, generated = search.run(images_p, maps_p, masks_p, milestone - done)
+        if bar is not None:
+            bar.set_postfix(loss=f"{total[:n].mean():.1f}", context=f"{context[:n].mean():.1f}", refresh=False)
+            bar.update(milestone - done)
+        done = milestone
+        if on_milestone is not None:
+            on_milestone(done, generated[:n])
+    return generated[:n], {"loss": total[:n], "context": context[:n], "prior": prior[:n]}
+
+
+def search_all(search, images, keypoint_maps, masks, *, z_init=None, on_batch=None, milestones=None,
+               on_milestone=None):
+    """Inpaint every image: batches of the search's batch_size, each started at
+    z_init(images, masks, maps) (None: random). on_batch(b, first, generated) is called after
+    batch b (images first..first + len(generated)); on_milestone(b, steps, generated) at
+    each milestone. Returns G(z) of every image, [N, S, S, 3]."""
+    size = search.config.batch_size
+    milestones = milestones if milestones is not None else search.config.milestones()
+    out = []
+    with tqdm(total=-(-len(images) // size) * milestones[-1], desc="z-search", unit="step",
+              dynamic_ncols=True, disable=None) as bar:
+        for b, first in enumerate(range(0, len(images), size)):
+            x, k, m = (a[first:first + size] for a in (images, keypoint_maps, masks))
+            hook = None if on_milestone is None else (lambda steps, g, b=b: on_milestone(b, steps, g))
+            generated, _ = search_batch(search, x, k, m, z=None if z_init is None else z_init(x, m, k),
+                                        milestones=milestones, on_milestone=hook, bar=bar)
+            if on_batch is not None:
+                on_batch(b, first, generated)
+            out.append(generated)
+    return np.concatenate(out)
 
 
 def composite(images, generated, masks):

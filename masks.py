@@ -108,3 +108,14 @@ def temporal_masks(mask_type, size, count, rng):
         else:
             masks.append(make_mask(mask_type, size, rng=rng))
     return np.stack(masks)
+
+
+def masks_for(count, size, mask_type="center", center_scale=0.25, fraction_masked=0.75, mask_file=None, seed=0):
+    """The masks of the correctness experiment, [count, S, S]: the user's mask file, or one
+    mask of mask_type for every image (`random` draws a new one per image from seed)."""
+    if mask_file:
+        return np.repeat(load_mask(mask_file, size)[None], count, axis=0)
+    if mask_type == "random":
+        rng = np.random.default_rng(seed)
+        return np.stack([make_mask("random", size, fraction_masked=fraction_masked, rng=rng) for _ in range(count)])
+    return np.repeat(make_mask(mask_type, size, center_scale)[None], count, axis=0)

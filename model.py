@@ -12,74 +12,11 @@ arch "dcgan" (the paper's DIP row, from the DCGAN/ folder of the authors' first 
 G is a linear layer from z to 4x4, then 3x3 stride-2 transposed convs halving the width
 up to the image; D is the discriminator above on the image alone. Always unconditioned.
 """
-import dataclasses
-import json
 import math
-import os
 
-import tensorflow as tf
-
-from ops import Adam, BatchNorm, Conv2D, Conv2DTranspose, Dense, lrelu
-from utils import UserError, atomic_path
-
-CONFIG_NAME = "config.json"
-ARCHS = ("ecgan", "dcgan")
-
-
-@dataclasses.dataclass
-class ModelConfig:
-    output_size: int = 64
-    z_dim: int = 100
-    gf_dim: int = 64
-    df_dim: int = 64
-    c_dim: int = 3
-    conditional: bool = True
-    seed: int = 0  # weight initialisation
-    arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
-    deconv_kernel: int = 0  # transposed-conv kernel; 0: the arch's own (ecgan 5, dcgan 3)
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise UserError(f"unknown --arch {self.arch}: use {' or '.join(ARCHS)}")
-        if self.arch == "dcgan":
-            self.conditional = False  # the authors' baseline never sees a keypoint map
-        if self.output_size < 16 or self.output_size & (self.output_size - 1):
-            raise UserError(f"--output_size {self.output_size} must be a power of two, 16 or more "
-                            "(the paper uses 64 and 128)")
-
-    @property
-    def up_kernel(self):
-        return self.deconv_kernel or (3 if self.arch == "dcgan" else 5)
-
-    @property
-    def map_channels(self):
-        return self.c_dim if self.conditional else 0
-
-    def architecture(self):
-        """The fields that decide variable shapes (the seed does not)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "seed"}
-
-    def save(self, directory):
-        with atomic_path(os.path.join(directory, CONFIG_NAME)) as tmp:
-            with open(tmp, "w") as f:
-                json.dump(dataclasses.asdict(self), f, indent=2)
-
-    @classmethod
-    def load(cls, directory):
-        path = os.path.join(directory, CONFIG_NAME)
-        if not os.path.exists(path):
-            raise UserError(f"no {CONFIG_NAME} in {directory}: train a model there first (python "
-                            f"main.py --checkpoint_dir {directory}) or pass the right --checkpoint_dir")
-        with open(path) as f:
-            return cls(**json.load(f))
-
-    def check_same_architecture(self, other, where):
-        mine, theirs = self.architecture(), other.architecture()
-        if mine != theirs:
-            diff = ", ".join(f"{k} {theirs[k]} (asked {mine[k]})" for k in mine if mine[k] != theirs[k])
-            raise UserError(f"{where} holds a model with {diff}: use the same settings or another "
-                            "--checkpoint_dir")
-
+from configs import CONFIG_NAME, ModelConfig  # noqa: F401  (ModelConfig is part of this module's API)
+from ops import Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, keep_if_finite, named_variables, snapshot
+from tfstart import tf
 
 class Generator(tf.Module):
     def __init__(self, config, name="generator"):
@@ -132,6 +69,17 @@ class Generator(tf.Module):
             x = tf.nn.relu(next(norms)(deconv(x), training))
         return tf.tanh(self.up[-1](x))
 
+    def layer_flops(self, tiled_z_shortcut=False):
+        """Forward FLOPs per image of each layer. With the shortcut, the first conv convolves
+        only the map (the tiled-z part costs next to nothing)."""
+        first, side = self.conv0.flops(self.config.output_size,
+                                       self.config.map_channels if tiled_z_shortcut else None)
+        out = [first]
+        for layer in self.down + self.up:
+            flops, side = layer.flops(side)
+            out.append(flops)
+        return out
+
 
 class DCGANGenerator(tf.Module):
     """The authors' DIP baseline (SPEC.md 3b): z -> linear -> 4x4 x C0, BN, ReLU; then 3x3
@@ -157,31 +105,29 @@ class DCGANGenerator(tf.Module):
             x = deconv(tf.nn.relu(norm(x, training)))
         return tf.tanh(x)
 
+    def layer_flops(self, tiled_z_shortcut=False):
+        out, side = [self.project.flops()], 4
+        for deconv in self.up:
+            flops, side = deconv.flops(side)
+            out.append(flops)
+        return out
+
 
 def make_generator(config):
     return DCGANGenerator(config) if config.arch == "dcgan" else Generator(config)
 
 
-class Discriminator(tf.Module):
+class Discriminator(ConvStack):
     def __init__(self, config, name="discriminator"):
-        super().__init__(name=name)
-        c, d = config, config.df_dim
+        super().__init__(config.c_dim + config.map_channels, config.df_dim, config.output_size, config.seed,
+                         first_layer=100, name=name)
         self.config = config
-        depth = int(math.log2(c.output_size)) - 2  # stride-2 convs down to 4x4
-        widths = [c.c_dim + c.map_channels] + [d * 2 ** i for i in range(depth)]
-        self.convs = [Conv2D(a, b, [c.seed, 100 + i]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
-        self.norms = [BatchNorm(w) for w in widths[2:]]
-        self.dense = Dense(4 * 4 * widths[-1], 1, [c.seed, 200])
+        self.dense = Dense(self.features, 1, [config.seed, 200])
 
     def __call__(self, images, keypoint_maps=None, training=False):
         """Logits [B] that images (given their maps) are real."""
-        x = images
-        if self.config.conditional:
-            x = tf.concat([images, keypoint_maps], axis=-1)
-        x = lrelu(self.convs[0](x))
-        for conv, norm in zip(self.convs[1:], self.norms):
-            x = lrelu(norm(conv(x), training))
-        return self.dense(tf.reshape(x, [tf.shape(x)[0], -1]))[:, 0]
+        x = tf.concat([images, keypoint_maps], axis=-1) if self.config.conditional else images
+        return self.dense(self.body(x, training))[:, 0]
 
 
 def bce(logits, label):
@@ -189,19 +135,29 @@ def bce(logits, label):
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.fill(tf.shape(logits), float(label)), logits=logits)
 
 
-class KeypointGAN(tf.Module):
-    """Owns the generator, the discriminator, their optimisers, the step counter and the
-    random stream of z; all of it is in the checkpoint."""
+class GANNetworks(tf.Module):
+    """The generator and discriminator of one model: all that inference needs."""
+
+    def __init__(self, config, name="keypoint_gan"):
+        super().__init__(name=name)
+        self.config = config
+        self.generator = make_generator(config)
+        self.discriminator = Discriminator(config)
+
+    def checkpoint(self):
+        return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator)
+
+
+class KeypointGAN(GANNetworks):
+    """The networks, their optimisers, the step counter and the random stream of z: the
+    training state, all of it in the checkpoint."""
 
     def __init__(self, config, learning_rate=2e-4, beta1=0.5, jit_compile=False, noise_seed=0,
                  tiled_z_shortcut=True):
-        super().__init__(name="keypoint_gan")
-        self.config = config
+        super().__init__(config)
         self.tiled_z_shortcut = tiled_z_shortcut
-        self.generator = make_generator(config)
-        self.discriminator = Discriminator(config)
-        self.g_optimizer = Adam(self.generator.trainable_variables, learning_rate, beta1)
-        self.d_optimizer = Adam(self.discriminator.trainable_variables, learning_rate, beta1)
+        self.g_optimizer = Adam(named_variables(self.generator), learning_rate, beta1)
+        self.d_optimizer = Adam(named_variables(self.discriminator), learning_rate, beta1)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.noise = tf.random.Generator.from_seed(noise_seed)
         self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
@@ -211,23 +167,33 @@ class KeypointGAN(tf.Module):
 
     def _train_step(self, images, keypoint_maps):
         """One D update, then one G update with a fresh z (the original's schedule).
-        images, keypoint_maps: [B, S, S, 3] in [-1, 1]. Returns the four losses."""
+        images, keypoint_maps: [B, S, S, 3] in [-1, 1]. Returns the four losses. A step with
+        a non-finite loss or gradient changes nothing (weights, moments, batch-norm
+        statistics and the step counter stay as they were), so a run stopped there can be
+        saved and resumed from its last finite state."""
+        state = [v for m in (self.generator, self.discriminator, self.g_optimizer, self.d_optimizer)
+                 for v in m.variables]
+        saved = snapshot(state)
         batch = tf.shape(images)[0]
         fake = self.generator(self.sample_z(batch), keypoint_maps, True, self.tiled_z_shortcut)
         with tf.GradientTape() as tape:
             d_loss_real = tf.reduce_mean(bce(self.discriminator(images, keypoint_maps, True), 1.0))
             d_loss_fake = tf.reduce_mean(bce(self.discriminator(fake, keypoint_maps, True), 0.0))
             d_loss = d_loss_real + d_loss_fake
-        d_vars = self.discriminator.trainable_variables
-        self.d_optimizer.apply(tape.gradient(d_loss, d_vars))
+        d_vars = named_variables(self.discriminator)
+        d_grads = tape.gradient(d_loss, list(d_vars.values()))
+        self.d_optimizer.apply(d_vars, d_grads)
 
         with tf.GradientTape() as tape:
             fake = self.generator(self.sample_z(batch), keypoint_maps, True, self.tiled_z_shortcut)
             g_loss = tf.reduce_mean(bce(self.discriminator(fake, keypoint_maps, True), 1.0))
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, g_vars))
-        self.step.assign_add(1)
-        return {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake, "g_loss": g_loss}
+        g_vars = named_variables(self.generator)
+        g_grads = tape.gradient(g_loss, list(g_vars.values()))
+        self.g_optimizer.apply(g_vars, g_grads)
+        losses = {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake, "g_loss": g_loss}
+        finite = keep_if_finite(list(losses.values()) + d_grads + g_grads, state, saved)
+        self.step.assign_add(tf.cast(finite, tf.int64))
+        return losses
 
     def checkpoint(self):
         return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
@@ -240,33 +206,11 @@ def count_parameters(module):
 
 
 def layer_flops(config, tiled_z_shortcut=False):
-    """Forward FLOPs (2 x multiply-adds) per image of each layer: (G layers, D layers).
-    Transposed convs are counted on their input grid. With the shortcut, G's first conv
-    convolves only the map (the tiled-z part costs next to nothing)."""
-    s, c = config.output_size, config
-    depth = int(math.log2(s)) - 2
-    if c.arch == "dcgan":
-        widths = [c.gf_dim * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
-        g_layers = [2 * c.z_dim * 16 * widths[0]]
-        g_layers += [2 * 16 * 4 ** i * c.up_kernel ** 2 * a * b for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
-    else:
-        first_in = c.map_channels if tiled_z_shortcut else c.z_dim + c.map_channels
-        g_layers = [2 * s * s * 25 * first_in * 2 * c.gf_dim]
-        widths = [2 * c.gf_dim, 2 * c.gf_dim, 4 * c.gf_dim, 8 * c.gf_dim, 16 * c.gf_dim]
-        side = s
-        for a, b in zip(widths[:-1], widths[1:]):
-            side //= 2
-            g_layers.append(2 * side * side * 25 * a * b)
-        ups = [16 * c.gf_dim, 8 * c.gf_dim, 4 * c.gf_dim, 2 * c.gf_dim, c.c_dim]
-        for a, b in zip(ups[:-1], ups[1:]):
-            g_layers.append(2 * side * side * c.up_kernel ** 2 * a * b)
-            side *= 2
-    dw = [c.c_dim + c.map_channels] + [c.df_dim * 2 ** i for i in range(depth)]
-    d_layers, side = [], s
-    for a, b in zip(dw[:-1], dw[1:]):
-        side //= 2
-        d_layers.append(2 * side * side * 25 * a * b)
-    return g_layers, d_layers
+    """Forward FLOPs (2 x multiply-adds) per image of each layer: (G layers, D layers), as
+    the networks built from this config count them (transposed convs on their input grid)."""
+    networks = GANNetworks(config)
+    return (networks.generator.layer_flops(tiled_z_shortcut),
+            networks.discriminator.conv_flops(config.output_size))
 
 
 def flops_per_image(config, tiled_z_shortcut=False):

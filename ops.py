@@ -1,9 +1,12 @@
 """Layers and the optimiser, as plain tf.Modules with the original's initialisers.
 
 Weights are drawn with stateless random ops from (seed, layer number), so a model is the
-same for a seed whatever order its layers are built in. Tensors are NHWC.
+same for a seed whatever order its layers are built in. Tensors are NHWC. Each layer counts
+its own FLOPs (2 x multiply-adds per image), so the accounting follows the architecture.
 """
-import tensorflow as tf
+import math
+
+from tfstart import tf
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -26,6 +29,13 @@ class Conv2D(tf.Module):
     def __call__(self, x):
         return tf.nn.conv2d(x, self.w, self.stride, "SAME") + self.b
 
+    def flops(self, side, in_channels=None):
+        """(FLOPs per image, output side) on a side x side input; in_channels counts only
+        part of the input (the tiled-z shortcut convolves only the map)."""
+        k, _, c_in, c_out = self.w.shape
+        out = side // self.stride
+        return 2 * out * out * k * k * (c_in if in_channels is None else in_channels) * c_out, out
+
 
 class Conv2DTranspose(tf.Module):
     """5x5 stride-2 transposed convolution doubling H and W; weights normal 0.02, biases 0."""
@@ -41,6 +51,11 @@ class Conv2DTranspose(tf.Module):
         output_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.out_channels])
         return tf.nn.conv2d_transpose(x, self.w, output_shape, 2, "SAME") + self.b
 
+    def flops(self, side):
+        """(FLOPs per image counted on the input grid, output side)."""
+        k, _, c_out, c_in = self.w.shape
+        return 2 * side * side * k * k * c_in * c_out, 2 * side
+
 
 class Dense(tf.Module):
     """Fully connected; weights normal 0.01, biases 0."""
@@ -52,6 +67,9 @@ class Dense(tf.Module):
 
     def __call__(self, x):
         return tf.matmul(x, self.w) + self.b
+
+    def flops(self):
+        return 2 * self.w.shape[0] * self.w.shape[1]
 
 
 class BatchNorm(tf.Module):
@@ -79,28 +97,84 @@ def lrelu(x, leak=0.1):
     return tf.maximum(x, leak * x)
 
 
+class ConvStack(tf.Module):
+    """The discriminator's body, shared by the encoder: 5x5 stride-2 convs from `size` down
+    to 4x4, widths width, 2 width, 4 width, ...; leaky ReLU 0.1, batch norm from the second
+    conv on. Conv i draws its weights from (seed, first_layer + i)."""
+
+    def __init__(self, in_channels, width, size, seed, first_layer, name=None):
+        super().__init__(name=name)
+        depth = int(math.log2(size)) - 2
+        widths = [in_channels] + [width * 2 ** i for i in range(depth)]
+        self.convs = [Conv2D(a, b, [seed, first_layer + i]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        self.norms = [BatchNorm(w) for w in widths[2:]]
+        self.features = 16 * widths[-1]
+
+    def body(self, x, training):
+        """[B, S, S, in_channels] -> the flattened 4x4 features [B, self.features]."""
+        x = lrelu(self.convs[0](x))
+        for conv, norm in zip(self.convs[1:], self.norms):
+            x = lrelu(norm(conv(x), training))
+        return tf.reshape(x, [tf.shape(x)[0], -1])
+
+    def conv_flops(self, side):
+        out = []
+        for conv in self.convs:
+            flops, side = conv.flops(side)
+            out.append(flops)
+        return out
+
+
+def named_variables(module, trainable_only=True):
+    """{path: variable} of a module, the path spelled by attribute names and list indices
+    ("down.0.w"): optimiser slots are paired with their variable by this name."""
+    def wanted(v):
+        return isinstance(v, tf.Variable) and (v.trainable or not trainable_only)
+    return {".".join(map(str, path)): v for path, v in module._flatten(predicate=wanted, with_path=True)}
+
+
 class Adam(tf.Module):
-    """Adam (Kingma & Ba) over a fixed list of variables, elementwise, so the same code
-    trains the networks and searches one z per image."""
+    """Adam (Kingma & Ba), elementwise, so the same code trains the networks and searches one
+    z per image. Its slots are keyed by the names of `variables` ({name: variable}, e.g.
+    named_variables(generator)); it keeps no reference to the variables themselves, so a
+    checkpoint finds each weight under the network that owns it, not under the optimiser."""
 
     def __init__(self, variables, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, name=None):
         super().__init__(name=name)
-        self.targets = list(variables)
         self.learning_rate, self.beta1, self.beta2, self.epsilon = learning_rate, beta1, beta2, epsilon
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False, name="m") for v in self.targets]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False, name="v") for v in self.targets]
+        self.m = {k: tf.Variable(tf.zeros_like(v), trainable=False, name="m") for k, v in variables.items()}
+        self.v = {k: tf.Variable(tf.zeros_like(v), trainable=False, name="v") for k, v in variables.items()}
 
     def reset(self):
         self.iterations.assign(0)
-        for slot in self.m + self.v:
+        for slot in list(self.m.values()) + list(self.v.values()):
             slot.assign(tf.zeros_like(slot))
 
-    def apply(self, gradients):
+    def apply(self, variables, gradients):
+        """One step of each variable of {name: variable} along its gradient (same order)."""
         self.iterations.assign_add(1)
         t = tf.cast(self.iterations, tf.float32)
         step = self.learning_rate * tf.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
-        for var, grad, m, v in zip(self.targets, gradients, self.m, self.v):
+        for (name, var), grad in zip(variables.items(), gradients):
+            m, v = self.m[name], self.v[name]
             m.assign(self.beta1 * m + (1 - self.beta1) * grad)
             v.assign(self.beta2 * v + (1 - self.beta2) * tf.square(grad))
             var.assign_sub(step * m / (tf.sqrt(v) + self.epsilon))
+
+
+def snapshot(variables):
+    """Copies of the variables' values, taken before a step that may have to be undone."""
+    return [tf.identity(v) for v in variables]
+
+
+def keep_if_finite(tensors, variables, saved):
+    """Puts the variables back to `saved` unless every tensor is finite; returns that test.
+    Used inside a compiled train step, so a step that went non-finite leaves no trace."""
+    finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+
+    def undo():
+        for variable, value in zip(variables, saved):
+            variable.assign(value)
+    tf.cond(finite, lambda: None, undo)
+    return finite

@@ -54,23 +54,24 @@ def _synthetic_job(job):
 
 class Sources:
     """What to preprocess: a list of jobs, the function and worker set-up that run them,
-    and a key that identifies the inputs (a resumed run must have the same)."""
+    and a key that identifies the inputs (a resumed run must have the same). Photos under
+    input_dir (searched recursively), or `synthetic` synthetic faces of a seed."""
 
-    def __init__(self, args):
-        self.size = args.size
-        if args.synthetic:
-            self.jobs = [(args.seed, i, args.size) for i in range(args.synthetic)]
+    def __init__(self, size, synthetic=0, seed=0, input_dir=None, predictor=None):
+        self.size = size
+        if synthetic:
+            self.jobs = [(seed, i, size) for i in range(synthetic)]
             self.job_fn, self.init, self.init_args = _synthetic_job, None, ()
-            identity = ["synthetic", args.seed, args.synthetic, args.size]
-            self.description = f"{args.synthetic} synthetic faces (seed {args.seed})"
+            identity = ["synthetic", seed, synthetic, size]
+            self.description = f"{synthetic} synthetic faces (seed {seed})"
         else:
-            FaceFinder(args.predictor, args.size)  # fail here, once, if dlib or the model is missing
-            self.jobs = list_images(args.input_dir)
+            FaceFinder(predictor, size)  # fail here, once, if dlib or the model is missing
+            self.jobs = list_images(input_dir)
             self.job_fn, self.init = _photo_job, _init_photo_worker
-            self.init_args = (args.predictor, args.size)
-            relative = [os.path.relpath(p, args.input_dir) for p in self.jobs]
-            identity = ["photos", os.path.abspath(args.input_dir), relative, args.size]
-            self.description = f"{len(self.jobs)} images in {args.input_dir}"
+            self.init_args = (predictor, size)
+            relative = [os.path.relpath(p, input_dir) for p in self.jobs]
+            identity = ["photos", os.path.abspath(input_dir), relative, size]
+            self.description = f"{len(self.jobs)} images in {input_dir}"
         self.key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
     def run(self, start, processes):
@@ -277,14 +278,18 @@ def parser(description, input_dir, output_dir, default_seed):
     return p
 
 
-def run(args, write):
-    if args.size < 16:
-        raise UserError(f"--size {args.size} is too small: use 16 or more (the paper uses 128)")
-    sources = Sources(args)
-    print(f"preprocessing {sources.description} -> {args.output_dir} ({args.processes} processes)")
+def run(write, *, output_dir, size=128, synthetic=0, seed=0, input_dir=None, predictor=None,
+        processes=os.cpu_count() or 1, overwrite=False):
+    """Preprocess the photos of input_dir (or `synthetic` synthetic faces) with `write`
+    (write_train_records or write_test_pairs) into output_dir; keyword arguments as the
+    scripts' flags. Returns the Summary."""
+    if size < 16:
+        raise UserError(f"--size {size} is too small: use 16 or more (the paper uses 128)")
+    sources = Sources(size, synthetic, seed, input_dir, predictor)
+    print(f"preprocessing {sources.description} -> {output_dir} ({processes} processes)")
     start = time.perf_counter()
-    summary = write(sources, args.output_dir, args.processes, args.overwrite)
+    summary = write(sources, output_dir, processes, overwrite)
     elapsed = time.perf_counter() - start
     print(summary.line())
-    print(f"wrote {args.output_dir} in {elapsed:.1f} s; preview: {os.path.join(args.output_dir, 'preview.png')}")
+    print(f"wrote {output_dir} in {elapsed:.1f} s; preview: {os.path.join(output_dir, 'preview.png')}")
     return summary

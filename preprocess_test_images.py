@@ -16,7 +16,7 @@ def parse_args(argv=None):
 
 
 def main(args):
-    return preprocess.run(args, preprocess.write_test_pairs)
+    return preprocess.run(preprocess.write_test_pairs, **vars(args))
 
 
 if __name__ == "__main__":

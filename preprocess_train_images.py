@@ -15,7 +15,7 @@ def parse_args(argv=None):
 
 
 def main(args):
-    return preprocess.run(args, preprocess.write_train_records)
+    return preprocess.run(preprocess.write_train_records, **vars(args))
 
 
 if __name__ == "__main__":

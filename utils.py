@@ -19,7 +19,6 @@ class UserError(Exception):
 
 def run_cli(main, parse_args):
     """Entry point of every script: parse, run, and turn UserError into one clear line."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         return main(parse_args())
     except UserError as error:
@@ -70,6 +69,14 @@ def save_npy(path, array):
 def to_uint8(images):
     """[-1, 1] floats to uint8 [0, 255]."""
     return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def from_uint8(images):
+    """[0, 255] pixels to floats in [-1, 1]: numpy input becomes float32; a TensorFlow tensor
+    must be cast to a float type first."""
+    if isinstance(images, (np.ndarray, list, tuple, int)):
+        images = np.asarray(images, np.float32)
+    return images / 127.5 - 1.0
 
 
 def image_grid(images, rows=None):

@@ -45,7 +45,7 @@ def make_photos(folder, count):
 def time_run(argv):
     args = preprocess_train_images.parse_args(argv + ["--overwrite"])
     start = time.perf_counter()
-    summary = preprocess.run(args, preprocess.write_train_records)
+    summary = preprocess.run(preprocess.write_train_records, **vars(args))
     return time.perf_counter() - start, summary
 
 

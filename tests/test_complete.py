@@ -3,10 +3,12 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import complete
-from inpaint import PSNR_CAP_DB, LatentSearch, load_model, psnr
+from configs import SearchConfig
+from inpaint import PSNR_CAP_DB, LatentSearch, hmc_proposal, load_model, psnr, reflect
 from utils import UserError
 
 
@@ -32,7 +34,7 @@ def test_search_lowers_the_context_loss(tiny_model):
     images = gan.generator(rng.uniform(-1, 1, (4, 100)).astype(np.float32), maps).numpy()
     m = np.ones((4, 32, 32, 1), np.float32)
     m[:, 8:24, 8:24] = 0
-    search = LatentSearch(gan, 4)
+    search = LatentSearch(gan, SearchConfig(batch_size=4))
     search.start()
     _, first, _, _ = search.run(images, maps, m, 0)
     _, last, _, _ = search.run(images, maps, m, 60)
@@ -47,12 +49,43 @@ def test_hmc_runs_and_moves_z(tiny_model):
     maps = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
     m = np.ones((2, 32, 32, 1), np.float32)
     m[:, :, :16] = 0
-    search = LatentSearch(gan, 2, approach="hmc", hmc_L=3, hmc_eps=0.05, hmc_beta=0.2)
+    search = LatentSearch(gan, SearchConfig(batch_size=2, approach="hmc", hmcL=3, hmcEps=0.05, hmcBeta=0.2))
     search.start()
     z0 = search.z.numpy()
     total, *_ = search.run(images, maps, m, 4)
     assert np.all(np.isfinite(total))
     assert search.accepted.numpy().sum() > 0 and not np.allclose(search.z.numpy(), z0)
+
+
+def test_reflection_keeps_z_in_the_box_and_flips_momentum():
+    z, v = reflect(tf.constant([[1.2, -1.3, 0.5, 3.5]]), tf.ones([1, 4]))
+    np.testing.assert_allclose(z.numpy(), [[0.8, -0.7, 0.5, -0.5]], atol=1e-6)
+    np.testing.assert_allclose(v.numpy(), [[-1, -1, 1, 1]])  # 3.5 bounced twice: off 1, then off -1
+
+
+def test_hmc_samples_its_target_on_the_box():
+    # Energy -3z on [-1, 1]: density exp(3 z) / Z, most of its mass near the upper bound,
+    # where clipping z inside the leapfrog piled the chains up at exactly 1.
+    beta, chains = 1.0, 4000
+
+    def loss_and_grad(z):
+        return -3.0 * z[:, 0], tf.fill(tf.shape(z), -3.0)
+
+    noise = tf.random.Generator.from_seed(3)
+    z = tf.Variable(noise.uniform([chains, 1], -1, 1))
+
+    @tf.function
+    def sweep(steps):
+        for _ in tf.range(steps):
+            moved, _ = hmc_proposal(z, loss_and_grad, beta, 0.3, 5, noise)
+            z.assign(moved)
+    sweep(tf.constant(60))
+    samples = z.numpy()[:, 0]
+    assert np.all(np.abs(samples) <= 1.0) and np.mean(samples > 0.999) < 0.01
+    edges = np.linspace(-1, 1, 11)
+    seen = np.histogram(samples, edges)[0] / chains
+    target = np.diff(np.exp(3 * edges)) / (np.exp(3) - np.exp(-3))
+    np.testing.assert_allclose(seen, target, atol=0.02)
 
 
 def test_experiment_writes_outputs_and_handles_a_partial_batch(tiny_model, tmp_path):

@@ -56,3 +56,21 @@ def test_missing_encoder_is_one_clear_line(tiny_model, tmp_path):
     with pytest.raises(UserError, match="no trained encoder in .*train_encoder.py"):
         complete.main(complete.parse_args(["--checkpoint_dir", str(bare), "--test_dir", test_dir,
                                            "--outDir", str(tmp_path / "o"), "--z_init", "encoder", "--nIter", "0"]))
+
+
+def test_a_resumed_encoder_run_ends_where_an_uninterrupted_one_does(tiny_model, tmp_path):
+    import shutil
+    ckpt, _, records = tiny_model
+    for run in ("a", "b"):
+        shutil.copytree(ckpt, tmp_path / run, ignore=shutil.ignore_patterns("encoder"))
+
+    def train(run, steps):  # 64 faces at batch 16: 4 steps per epoch, so step 6 is mid-epoch
+        return train_encoder.main(train_encoder.parse_args(["--checkpoint_dir", str(tmp_path / run), "--train_records",
+                                                            records, "--steps", str(steps), "--batch_size", "16",
+                                                            "--saveInterval", "100", "--print_every", "3"]))
+    train("a", 6)
+    resumed, straight = train("a", 9), train("b", 9)
+    assert int(resumed.step) == int(straight.step) == 9
+    for x, y in zip(resumed.encoder.variables + resumed.optimizer.variables,
+                    straight.encoder.variables + straight.optimizer.variables):
+        np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6, atol=1e-7)

@@ -90,11 +90,8 @@ def test_bad_settings_are_one_line_before_any_work(tmp_path, flags, message):
 
 def test_data_of_an_earlier_run_is_kept_and_named(tmp_path):
     import preprocess
-    import preprocess_train_images
     records = tmp_path / "r" / "data" / "train_records"
-    preprocess.run(preprocess_train_images.parse_args(
-        ["--synthetic", "8", "--size", "32", "--processes", "1", "--output_dir", str(records)]),
-        preprocess.write_train_records)
+    preprocess.run(preprocess.write_train_records, synthetic=8, size=32, processes=1, output_dir=str(records))
     before = sorted(p.name for p in records.iterdir())
     with pytest.raises(UserError, match="holds faces made with other settings.*another --results folder"):
         experiments.main(experiments.parse_args(["--results", str(tmp_path / "r"), "--train_faces", "16"]))

@@ -88,22 +88,87 @@ def test_records_too_small_or_missing(records_dir, tmp_path):
         main.main(tiny_args(records_dir, tmp_path, "--batch_size", "128"))
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(records_dir, tmp_path, monkeypatch):
-    trainer = main.Trainer(tiny_args(records_dir, tmp_path, "--max_steps", "6"))
-    real_step = trainer.gan.train_step
-    calls = []
+def every_variable(gan):
+    """G, D, both optimisers and the step: the whole training state, by checkpoint name."""
+    return {v.name + str(i): v.numpy() for i, v in enumerate(
+        list(gan.generator.variables) + list(gan.discriminator.variables) + list(gan.g_optimizer.variables)
+        + list(gan.d_optimizer.variables) + [gan.step])}
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(records_dir, tmp_path):
+    # Batch 8 of 96 faces: 12 steps per epoch, so the stop at step 6 is mid-epoch.
+    main.main(tiny_args(records_dir, tmp_path / "a", "--max_steps", "6", "--batch_size", "8"))
+    resumed = main.main(tiny_args(records_dir, tmp_path / "a", "--max_steps", "9", "--batch_size", "8"))
+    straight = main.main(tiny_args(records_dir, tmp_path / "b", "--max_steps", "9", "--batch_size", "8"))
+    a, b = every_variable(resumed.gan), every_variable(straight.gan)
+    assert int(resumed.gan.step) == 9 and a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_path):
+    from configs import ModelConfig, TrainConfig, pick
+    from training import GANTrainer
+    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100")
+    trainer = GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)))
+    real_step, calls, before = trainer.gan.train_step, [], {}
 
     def poisoned(images, maps):
-        losses = real_step(images, maps)
         calls.append(1)
-        if len(calls) == 4:
-            losses = dict(losses, g_loss=float("nan"))
-        return losses
+        if len(calls) == 4:  # a batch with a NaN pixel makes every loss of this step NaN
+            before.update(every_variable(trainer.gan))
+            images = images * np.where(np.arange(images.shape[0]) == 0, np.nan, 1.0)[:, None, None, None]
+        return real_step(images, maps)
 
     trainer.gan.train_step = poisoned
-    with pytest.raises(UserError, match="g_loss became nan at step 4.*ckpt-3"):
+    with pytest.raises(UserError, match="d_loss became nan at step 4: stopped before applying it; saved .*ckpt-3"):
         trainer.run()
+    assert int(trainer.gan.step) == 3
     assert sorted(n for n in os.listdir(tmp_path / "ckpt") if n.endswith(".index")) == ["ckpt-3.index"]
+    after = every_variable(trainer.gan)
+    for name in before:  # weights, Adam moments and batch-norm statistics untouched by the NaN step
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    resumed = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100"))
+    assert int(resumed.gan.step) == 6 and all(np.isfinite(v).all() for v in every_variable(resumed.gan).values())
+
+
+def test_ctrl_c_saves_and_the_run_resumes(records_dir, tmp_path):
+    from configs import ModelConfig, TrainConfig, pick
+    from training import GANTrainer
+    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100")
+    trainer = GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)))
+    real_step, calls = trainer.gan.train_step, []
+
+    def interrupted(images, maps):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_step(images, maps)
+
+    trainer.gan.train_step = interrupted
+    with pytest.raises(UserError, match="interrupted at step 2; saved .*ckpt-2"):
+        trainer.run()
+    assert int(main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6")).gan.step) == 6
+
+
+def test_inference_needs_the_discriminator_too(records_dir, tmp_path):
+    import tensorflow as tf
+    from model import GANNetworks, ModelConfig
+    config = ModelConfig(output_size=32, gf_dim=8, df_dim=8)
+    config.save(tmp_path)
+    tf.train.Checkpoint(generator=GANNetworks(config).generator).save(str(tmp_path / "ckpt"))
+    with pytest.raises(UserError, match="does not hold the ecgan model its config.json describes.*--checkpoint_dir"):
+        load_model(str(tmp_path))
+
+
+def test_checkpoints_name_weights_under_their_network(records_dir, tmp_path):
+    import tensorflow as tf
+    main.main(tiny_args(records_dir, tmp_path, "--max_steps", "1"))
+    names = [n for n, _ in tf.train.list_variables(tf.train.latest_checkpoint(tmp_path / "ckpt"))]
+    assert "generator/conv0/w/.ATTRIBUTES/VARIABLE_VALUE" in names
+    assert "discriminator/dense/w/.ATTRIBUTES/VARIABLE_VALUE" in names
+    assert not any("targets" in n for n in names)
+    assert "g_optimizer/m/conv0..w/.ATTRIBUTES/VARIABLE_VALUE" in names  # slots keyed by the weight's name
 
 
 def test_records_are_resized_only_when_their_size_differs(records_dir):

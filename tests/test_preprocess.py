@@ -155,7 +155,7 @@ def test_original_feature_keys_are_written(tmp_path):
 
 
 def test_shards_are_capped_and_a_killed_run_resumes(tmp_path, monkeypatch):
-    sources = preprocess.Sources(preprocess_train_images.parse_args(synthetic_args(tmp_path, 7)))
+    sources = preprocess.Sources(size=32, synthetic=7, seed=0)
     out = str(tmp_path / "shards")
     real_job = preprocess._synthetic_job
 

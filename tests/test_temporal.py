@@ -6,6 +6,7 @@ import pytest
 
 import main
 import temporal
+from evaluation import pairwise_mse
 from utils import UserError
 
 
@@ -13,10 +14,10 @@ def test_pairwise_mse_matches_hand_computation():
     a = -np.ones((1, 2, 2, 3))            # 0 on the [0, 1] scale
     b = np.zeros((1, 2, 2, 3))            # 0.5
     c = np.ones((1, 2, 2, 3))             # 1
-    values = temporal.pairwise_mse(np.concatenate([a, b, c]))
+    values = pairwise_mse(np.concatenate([a, b, c]))
     np.testing.assert_allclose(values, [0.25, 1.0, 0.25])   # pairs (a,b), (a,c), (b,c)
     same = np.repeat(np.random.default_rng(0).uniform(-1, 1, (1, 4, 4, 3)), 8, axis=0)
-    values = temporal.pairwise_mse(same)
+    values = pairwise_mse(same)
     assert values.shape == (28,) and np.all(values == 0)
 
 
@@ -53,9 +54,16 @@ def test_pose_appearance_figures(tiny_model, tmp_path):
     # Column 0 of the first figure is the maps; the samples of one row differ (different z).
     row = first[:32, 32:].reshape(32, 8, 32, 3).transpose(1, 0, 2, 3).astype(float)
     assert row.std(axis=0).mean() > 0.5
-    import json
+    # decoupling.json holds the scores of exactly these 8 x 8 samples, and each factor moves them.
+    import dataset
+    from figures import decoupling_scores, face_regions, generate_all_pairs
+    from inpaint import load_model
     scores = json.load(open(tmp_path / "celebA" / "decoupling.json"))
-    assert all(v >= 0 for v in scores.values())
+    maps = dataset.first_examples(records, 32, 8)[1].numpy()
+    z = np.random.default_rng(0).uniform(-1, 1, (8, 100)).astype(np.float32)
+    expected = decoupling_scores(generate_all_pairs(load_model(ckpt), z, maps), face_regions(maps))
+    assert scores == pytest.approx(expected, rel=1e-4, abs=1e-9)
+    assert scores["appearance_from_z"] > 0 and scores["structure_from_map"] > 0
 
 
 def test_decoupling_scores_separate_the_factors():

@@ -1,0 +1,199 @@
+"""The configs of the library, as dataclasses with the original's flag names, and the one
+helper that saves and loads them as JSON. No TensorFlow here: scripts build their flags
+from these defaults without loading it.
+
+ModelConfig: the architecture, saved beside each checkpoint (config.json) and read back by
+complete.py, temporal.py and train_encoder.py. SearchConfig: the latent search.
+TrainConfig: a training run of main.py. EncoderConfig / EncoderTrainConfig: the learned
+initialiser and its training run.
+"""
+import dataclasses
+import json
+import os
+
+from utils import UserError, save_json
+
+CONFIG_NAME = "config.json"
+ARCHS = ("ecgan", "dcgan")
+APPROACHES = ("adam", "hmc")
+Z_INITS = ("random", "encoder")
+
+
+def save_config(path, config):
+    """A dataclass config as JSON, atomically (the run folder's record of its settings)."""
+    save_json(path, dataclasses.asdict(config))
+
+
+def load_config(cls, path, missing):
+    """The dataclass saved at path; `missing` is the one line to raise if there is none.
+    Fields it gained since take their defaults."""
+    if not os.path.exists(path):
+        raise UserError(missing)
+    with open(path) as f:
+        return cls(**json.load(f))
+
+
+def pick(cls, values, **changes):
+    """A dataclass from the entries of `values` (a dict, e.g. vars(args)) named like its
+    fields, the rest ignored, then `changes`. Scripts turn flags into configs with it."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{**{k: v for k, v in values.items() if k in names}, **changes})
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    output_size: int = 64
+    z_dim: int = 100
+    gf_dim: int = 64
+    df_dim: int = 64
+    c_dim: int = 3
+    conditional: bool = True
+    seed: int = 0  # weight initialisation
+    arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
+    deconv_kernel: int = 0  # transposed-conv kernel; 0: the arch's own (ecgan 5, dcgan 3)
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise UserError(f"unknown --arch {self.arch}: use {' or '.join(ARCHS)}")
+        if self.arch == "dcgan":
+            self.conditional = False  # the authors' baseline never sees a keypoint map
+        if self.output_size < 16 or self.output_size & (self.output_size - 1):
+            raise UserError(f"--output_size {self.output_size} must be a power of two, 16 or more "
+                            "(the paper uses 64 and 128)")
+
+    @property
+    def up_kernel(self):
+        return self.deconv_kernel or (3 if self.arch == "dcgan" else 5)
+
+    @property
+    def map_channels(self):
+        return self.c_dim if self.conditional else 0
+
+    def architecture(self):
+        """The fields that decide variable shapes (the seed does not)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "seed"}
+
+    def save(self, directory):
+        save_config(os.path.join(directory, CONFIG_NAME), self)
+
+    @classmethod
+    def load(cls, directory):
+        return load_config(cls, os.path.join(directory, CONFIG_NAME),
+                           f"no {CONFIG_NAME} in {directory}: train a model there first (python main.py "
+                           f"--checkpoint_dir {directory}) or pass the right --checkpoint_dir")
+
+    def check_same_architecture(self, other, where):
+        mine, theirs = self.architecture(), other.architecture()
+        if mine != theirs:
+            diff = ", ".join(f"{k} {theirs[k]} (asked {mine[k]})" for k in mine if mine[k] != theirs[k])
+            raise UserError(f"{where} holds a model with {diff}: use the same settings or another "
+                            "--checkpoint_dir")
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """The latent search; fields are named as the original's flags of complete.py."""
+    batch_size: int = 64     # images searched together (each image's search is independent)
+    nIter: int = 1500        # steps per image
+    outInterval: int = 100   # steps between milestones (intermediate results); 0: only the end
+    lam: float = 0.1         # weight of the prior (GAN) loss
+    approach: str = "adam"
+    lr: float = 0.01         # Adam on z
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-5
+    hmcBeta: float = 0.2     # HMC: inverse temperature of exp(-beta * loss), leapfrog step, steps
+    hmcEps: float = 0.001
+    hmcL: int = 100
+    hmcAnneal: float = 1.0   # beta is multiplied by this after each proposal
+    z_init: str = "random"   # or "encoder": the learned initialiser of train_encoder.py
+    seed: int = 0            # random starts and HMC noise
+    tiled_z_shortcut: bool = True
+
+    def __post_init__(self):
+        if self.approach not in APPROACHES:
+            raise UserError(f"unknown --approach {self.approach}: use {' or '.join(APPROACHES)}")
+        if self.z_init not in Z_INITS:
+            raise UserError(f"unknown --z_init {self.z_init}: use {' or '.join(Z_INITS)}")
+        if self.batch_size < 1 or self.nIter < 0:
+            raise UserError(f"--batch_size {self.batch_size} and --nIter {self.nIter}: use a batch of 1 or "
+                            "more and 0 or more steps")
+
+    def milestones(self):
+        """Step counts at which results are reported: every outInterval, and nIter."""
+        every = self.outInterval if self.outInterval > 0 else max(self.nIter, 1)
+        return sorted(set(range(every, self.nIter, every)) | {self.nIter})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A training run of main.py; fields are named as its flags."""
+    train_records: str = "data/train_records"
+    checkpoint_dir: str = "checkpoints"
+    sample_dir: str = "samples"
+    log_dir: str = "logs"
+    dataset: str = "celebA"  # name of the sample sub-folder
+    epoch: int = 25
+    max_steps: int = 0       # 0: no limit
+    batch_size: int = 64
+    learning_rate: float = 0.0002
+    beta1: float = 0.5
+    sampleInterval: int = 500
+    saveInterval: int = 2500
+    print_every: int = 50
+    seed: int = 0            # data order and the z stream (the weights' seed is ModelConfig.seed)
+    xla: bool = False
+
+
+@dataclasses.dataclass
+class EncoderConfig:
+    """The learned initialiser's architecture, saved as encoder.json beside its checkpoints."""
+    output_size: int = 64
+    z_dim: int = 100
+    ef_dim: int = 64
+    conditional: bool = True
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EncoderTrainConfig:
+    """A training run of train_encoder.py; fields are named as its flags."""
+    checkpoint_dir: str = "checkpoints"
+    train_records: str = "data/train_records"
+    steps: int = 5000
+    batch_size: int = 64
+    ef_dim: int = 0          # 0: the model's df_dim
+    learning_rate: float = 1e-3
+    lam: float = 0.1
+    l2_weight: float = 1.0
+    saveInterval: int = 1000
+    print_every: int = 100
+    seed: int = 0
+
+
+def add_search_flags(p, nIter, outDir):
+    """The flags of the latent search (SearchConfig's fields, its defaults unless given here)
+    and of the test faces, shared by complete.py and temporal.py."""
+    from utils import str2bool
+    d = SearchConfig(nIter=nIter)
+    p.add_argument("--approach", default=d.approach, choices=APPROACHES)
+    for name, kind in (("lr", float), ("beta1", float), ("beta2", float), ("eps", float), ("hmcBeta", float),
+                       ("hmcEps", float), ("hmcL", int), ("hmcAnneal", float), ("nIter", int)):
+        p.add_argument(f"--{name}", type=kind, default=getattr(d, name))
+    p.add_argument("--outInterval", type=int, default=d.outInterval, help="steps between intermediate images")
+    p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
+    p.add_argument("--batch_size", type=int, default=d.batch_size)
+    p.add_argument("--z_init", default=d.z_init, choices=Z_INITS,
+                   help="start z ~ U(-1, 1), or at the learned encoder's guess (train_encoder.py)")
+    p.add_argument("--tiled_z_shortcut", type=str2bool, nargs="?", const=True, default=d.tiled_z_shortcut,
+                   help="compute G's first conv over the tiled z by border class (exact, faster)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--output_size", type=int, default=None, help="checked against the trained model")
+    p.add_argument("--checkpoint_dir", default="checkpoints")
+    p.add_argument("--test_dir", default="data/test_images", help="pairs from preprocess_test_images.py")
+    p.add_argument("--synthetic", type=int, default=0, metavar="N",
+                   help="first write N synthetic test pairs (seed 1) to --test_dir")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N test faces (0: all)")
+    p.add_argument("--outDir", default=outDir)
+    p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
+    return p

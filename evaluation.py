@@ -1,0 +1,162 @@
+"""The paper's two experiments over test faces, as library functions with keyword arguments:
+correctness (inpaint, blend, PSNR) and consistency (one face under several masks, pairwise
+MSE), plus the mean-face floor and a PSNR-versus-steps curve. complete.py, temporal.py and
+experiments.py turn flags into these calls.
+
+Images and maps are [N, S, S, 3] in [-1, 1]; masks [N, S, S], 1 = known; PSNR in dB and
+MSE on the [0, 1] scale.
+"""
+import os
+import time
+
+import numpy as np
+
+import masks as mask_lib
+from blend import poisson_blend
+from inpaint import composite, psnr, search_all, write_summary_arrays
+from utils import UserError, image_grid, save_gif, save_image, save_json, to_uint8
+
+PSNR_NOTE = "dB on the [0, 1] scale, capped at 100"
+
+
+def test_faces(test_dir, size, limit=0, synthetic=0):
+    """(images, keypoint_maps, names) of the test pairs in test_dir at size x size; with
+    synthetic N, first writes N synthetic test pairs (seed 1) there (resumable)."""
+    import dataset
+    if synthetic:
+        import preprocess
+        preprocess.run(preprocess.write_test_pairs, output_dir=test_dir, synthetic=synthetic, seed=1,
+                       size=max(size, 64))
+    return dataset.load_test_pairs(test_dir, size, limit or None)
+
+
+def check_consistency_batch(batch_size, masks_per_subject):
+    if masks_per_subject < 2 or batch_size % masks_per_subject:
+        raise UserError(f"--batch_size {batch_size} must be a multiple of --masks_per_subject "
+                        f"{masks_per_subject} (2 or more)")
+
+
+def _search_settings(search, gan):
+    c = search.config
+    return {"nIter": c.nIter, "approach": c.approach, "lam": c.lam, "z_init": c.z_init,
+            "conditional": gan.config.conditional, "output_size": gan.config.output_size}
+
+
+def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name, names=(), z_init=None,
+                blend_solver="banded"):
+    """Inpaint every image, Poisson-blend, and write to out_dir the original's files:
+    before_{b}.png, mask_{b}.png, gt_{b}.png per batch b, completed/{b}_{steps}.png at each
+    milestone, completed/{b}_blended.png; psnr_before.npy / psnr_after.npy per image and
+    summary.json. Returns the summary."""
+    completed = os.path.join(out_dir, "completed")
+    os.makedirs(completed, exist_ok=True)
+    size = search.config.batch_size
+    before_db, after_db = [], []
+    print(f"inpainting {len(images)} faces ({mask_name} mask) with a {gan.config.output_size}x"
+          f"{gan.config.output_size} {'conditioned' if gan.config.conditional else 'unconditioned'} model, "
+          f"{search.config.nIter} {search.config.approach} steps, batch {size}")
+    started = time.perf_counter()
+
+    def batch_of(b):
+        return slice(b * size, (b + 1) * size)
+
+    def write_milestone(b, steps, generated):
+        x, m = images[batch_of(b)], masks[batch_of(b)]
+        if steps == search.config.milestones()[0]:
+            save_image(os.path.join(out_dir, f"before_{b}.png"), image_grid(to_uint8(x * m[..., None])))
+            save_image(os.path.join(out_dir, f"mask_{b}.png"), image_grid(to_uint8(m[..., None].repeat(3, -1) * 2 - 1)))
+            save_image(os.path.join(out_dir, f"gt_{b}.png"), image_grid(to_uint8(x)))
+        save_image(os.path.join(completed, f"{b}_{steps}.png"), image_grid(to_uint8(composite(x, generated, m))))
+
+    def finish_batch(b, first, generated):
+        x, m = images[batch_of(b)], masks[batch_of(b)]
+        blended = poisson_blend(x, generated, m, solver=blend_solver)
+        save_image(os.path.join(completed, f"{b}_blended.png"), image_grid(to_uint8(blended)))
+        before_db.extend(psnr(composite(x, generated, m), x))
+        after_db.extend(psnr(blended, x))
+
+    search_all(search, images, keypoint_maps, masks, z_init=z_init, on_batch=finish_batch,
+               on_milestone=write_milestone)
+    summary = {"psnr_before_blending": write_summary_arrays(out_dir, "psnr_before", before_db),
+               "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after", after_db),
+               "maskType": mask_name, **_search_settings(search, gan), "images": list(names),
+               "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE}
+    save_json(os.path.join(out_dir, "summary.json"), summary)
+    print(f"PSNR over {len(before_db)} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
+          f"blending, {summary['psnr_after_blending']['mean']:.2f} dB after; written to {out_dir}")
+    return summary
+
+
+def pairwise_mse(inpaintings):
+    """[K, H, W, C] in [-1, 1] -> MSE on the [0, 1] scale for every pair j < k, shape [K(K-1)/2]."""
+    x = (np.asarray(inpaintings, np.float64) + 1) / 2
+    j, k = np.triu_indices(len(x), 1)
+    return np.mean((x[j] - x[k]) ** 2, axis=(1, 2, 3))
+
+
+def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="center", masks_per_subject=8,
+                seed=0, names=(), z_init=None, blend_solver="banded"):
+    """Each face (a subject) inpainted under masks_per_subject masks of one type, randomised
+    as in the original's temporal.py and drawn from seed. Writes subject_{i}.gif and
+    subject_{i}.png, consistency_before.npy / consistency_after.npy ([subjects, pairs]),
+    psnr_before.npy / psnr_after.npy and summary.json. Returns the summary."""
+    k, size = masks_per_subject, search.config.batch_size
+    check_consistency_batch(size, k)
+    size_px = gan.config.output_size
+    rng = np.random.default_rng(seed)
+    slots = np.repeat(np.arange(len(images)), k)
+    masks = mask_lib.temporal_masks(mask_type, size_px, len(slots), rng)
+    x, maps = images[slots], keypoint_maps[slots]
+    os.makedirs(out_dir, exist_ok=True)
+    print(f"consistency: {len(images)} subjects x {k} {mask_type} masks, {search.config.nIter} steps")
+    started = time.perf_counter()
+    generated = search_all(search, x, maps, masks, z_init=z_init, milestones=[search.config.nIter])
+    before = composite(x, generated, masks)
+    after = np.concatenate([poisson_blend(x[i:i + size], generated[i:i + size], masks[i:i + size],
+                                          solver=blend_solver) for i in range(0, len(x), size)])
+    for subject in range(len(images)):
+        own = slice(subject * k, (subject + 1) * k)
+        frames = to_uint8(after[own])
+        save_gif(os.path.join(out_dir, f"subject_{subject}.gif"), frames)
+        masked = to_uint8(x[own] * masks[own][..., None])
+        save_image(os.path.join(out_dir, f"subject_{subject}.png"),
+                   np.concatenate([np.concatenate(list(masked), axis=1), np.concatenate(list(frames), axis=1)]))
+    pairs = {phase: np.array([pairwise_mse(v[s * k:(s + 1) * k]) for s in range(len(images))])
+             for phase, v in (("before", before), ("after", after))}
+    summary = {f"consistency_{p}_blending": write_summary_arrays(out_dir, f"consistency_{p}", pairs[p])
+               for p in ("before", "after")}
+    summary.update({
+        "psnr_before_blending": write_summary_arrays(out_dir, "psnr_before", psnr(before, x)),
+        "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after", psnr(after, x)),
+        "maskType": mask_type, "masks_per_subject": k, "subjects": len(images), **_search_settings(search, gan),
+        "images": list(names), "seconds": time.perf_counter() - started,
+        "note": "consistency: mean pairwise MSE on the [0, 1] scale over the pairs of one subject"})
+    save_json(os.path.join(out_dir, "summary.json"), summary)
+    print(f"consistency (pairwise MSE, [0, 1] scale): {summary['consistency_before_blending']['mean']:.5f} "
+          f"before blending, {summary['consistency_after_blending']['mean']:.5f} after; PSNR "
+          f"{summary['psnr_after_blending']['mean']:.2f} dB; written to {out_dir}")
+    return summary
+
+
+def mean_face_baseline(images, mean_face, mask_types):
+    """Per-face PSNR of filling each hole with the mean training face ([S, S, 3]; no GAN):
+    the floor a GAN must beat. Returns {"before": {mask: array}, "after": {mask: array}}."""
+    mean = np.repeat(mean_face[None], len(images), axis=0)
+    out = {"before": {}, "after": {}}
+    for m in mask_types:
+        masks = mask_lib.masks_for(len(images), images.shape[1], m)
+        out["before"][m] = psnr(composite(images, mean, masks), images)
+        out["after"][m] = psnr(poisson_blend(images, mean, masks), images)
+    return out
+
+
+def psnr_curve(search, images, keypoint_maps, masks, milestones, z_init=None):
+    """Mean PSNR after blending at each milestone of one search run: {steps: dB}."""
+    size = search.config.batch_size
+    values = {n: [] for n in milestones}
+
+    def measure(b, steps, generated):
+        x, m = images[b * size:(b + 1) * size], masks[b * size:(b + 1) * size]
+        values[steps].extend(psnr(poisson_blend(x, generated, m), x))
+    search_all(search, images, keypoint_maps, masks, z_init=z_init, milestones=milestones, on_milestone=measure)
+    return {n: float(np.mean(v)) for n, v in values.items()}

@@ -1,0 +1,93 @@
+"""Inpainting a user's own photo: find the face, damage it with the mask, take the landmarks
+of the damaged face (an honest input: the clean photo is unknown in practice), inpaint the
+face crop by latent search, blend, and paste the filled pixels back into the full photo.
+"""
+import math
+import os
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+import masks as mask_lib
+from blend import poisson_blend
+from faces import FaceFinder, Skip, clamp_box, crop_face, load_rgb
+from inpaint import search_all
+from utils import UserError, from_uint8, save_image, to_uint8
+
+BICUBIC_RADIUS = 2  # PIL's bicubic filter reaches 2 source pixels, times the reduction factor
+
+
+def known_in_crop(photo_mask, box, size):
+    """[size, size] mask of the crop pixels that are truly known: 1 only where the whole
+    bicubic footprint of the crop pixel lies in known photo pixels. The crop is resampled
+    from the damaged photo, so a pixel next to the hole mixes in the zeroed hole; calling it
+    known (as a nearest-neighbour resize of the mask would) puts darkened pixels into the
+    context loss and the Poisson boundary."""
+    left, top, right, bottom = box
+    region = photo_mask[top:bottom, left:right] > 0.5
+    reach = [math.ceil(BICUBIC_RADIUS * max(side / size, 1.0)) + 1 for side in (bottom - top, right - left)]
+    safe = ndimage.binary_erosion(region, np.ones([2 * r + 1 for r in reach], bool), border_value=1)
+    return (np.asarray(Image.fromarray(safe.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST))
+            > 127).astype(np.float32)
+
+
+def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale=0.25, fraction_masked=0.75,
+           name="the photo"):
+    """(damaged photo, photo mask [H, W], face box): the user's mask over the whole photo, or
+    mask_type drawn on the face box dlib finds."""
+    height, width = photo.shape[:2]
+    if mask_file:
+        photo_mask = mask_lib.load_mask(mask_file)
+        if photo_mask.shape != (height, width):
+            raise UserError(f"mask file {mask_file} is {photo_mask.shape[1]}x{photo_mask.shape[0]} but "
+                            f"{name} is {width}x{height}: draw the mask over the photo at its size")
+        damaged = (photo * photo_mask[..., None]).astype(np.uint8)
+        found = finder.boxes(damaged)
+        if not found:
+            raise UserError(f"dlib finds no face in {name} once masked: use a smaller mask or "
+                            "--maskType on the face box")
+        return damaged, photo_mask, clamp_box(found[0], width, height)
+    found = finder.boxes(photo)
+    if not found:
+        raise UserError(f"dlib finds no face in {name}: use a photo with a frontal face")
+    box = clamp_box(found[0], width, height)
+    crop_mask = mask_lib.make_mask(mask_type, size, center_scale, fraction_masked)
+    box_mask = np.asarray(Image.fromarray((crop_mask * 255).astype(np.uint8)).resize(
+        (box[2] - box[0], box[3] - box[1]), Image.Resampling.NEAREST)) > 127
+    photo_mask = np.ones((height, width), np.float32)
+    photo_mask[box[1]:box[3], box[0]:box[2]] = box_mask
+    return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
+
+
+def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=None, blend_solver="banded",
+                   **mask_settings):
+    """Inpaint image_path with a search of batch size 1; mask_settings as damage() takes
+    them. Writes {stem}_inpainted.png, {stem}_side_by_side.png and {stem}_keypoint_map.png to
+    out_dir; returns the inpainted photo (uint8 [H, W, 3])."""
+    size = gan.config.output_size
+    try:
+        photo = load_rgb(image_path)
+    except Skip as skip:
+        raise UserError(f"cannot use {image_path}: {skip}")
+    finder = FaceFinder(predictor, size)
+    damaged, photo_mask, box = damage(photo, finder, size, name=image_path, **mask_settings)
+    face = crop_face(damaged, box, finder.landmarks_in_box(damaged, box), size, image_path)
+    crop_mask = known_in_crop(photo_mask, box, size)[None]
+    x, k = from_uint8(face.image[None]), from_uint8(face.keypoint_map[None])
+    generated = search_all(search, x, k, crop_mask, z_init=z_init, milestones=[search.config.nIter])
+    blended = poisson_blend(x, generated, crop_mask, solver=blend_solver)[0]
+    filled = np.asarray(Image.fromarray(to_uint8(blended)).resize((box[2] - box[0], box[3] - box[1]),
+                                                                  Image.Resampling.BICUBIC))
+    result = damaged.copy()
+    region = result[box[1]:box[3], box[0]:box[2]]
+    hole = photo_mask[box[1]:box[3], box[0]:box[2]] < 0.5
+    region[hole] = filled[hole]
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    out_path = os.path.join(out_dir, f"{stem}_inpainted.png")
+    save_image(out_path, result)
+    save_image(os.path.join(out_dir, f"{stem}_side_by_side.png"), np.concatenate([damaged, result], axis=1))
+    save_image(os.path.join(out_dir, f"{stem}_keypoint_map.png"), face.keypoint_map)
+    print(f"wrote {out_path} and {stem}_side_by_side.png; the keypoint map was computed from the damaged "
+          "photo (the clean face is unknown), not from a clean-image oracle")
+    return result

@@ -1,0 +1,158 @@
+"""Training runs: one resumable, interruptible loop, and the GAN's run built on it.
+
+TrainLoop is shared by main.py (the GAN) and train_encoder.py (the learned initialiser).
+It restores the latest checkpoint of its folder (every object must match), trains from the
+saved step to the last one on batches that continue mid-epoch where the run stopped,
+saves every saveInterval steps and at the end, on Ctrl-C, and when a loss turns
+non-finite: the train steps leave no trace of a non-finite step (see
+model.KeypointGAN._train_step), so what is saved then is the last finite state.
+"""
+import math
+import os
+import time
+
+import numpy as np
+
+import dataset
+from configs import CONFIG_NAME, ModelConfig
+from model import KeypointGAN
+from tfstart import tf
+from utils import UserError, image_grid, save_image
+
+
+class TrainLoop:
+    """Checkpoints of one training state (a tf.train.Checkpoint with its step counter)."""
+
+    def __init__(self, checkpoint, directory, step, max_to_keep=3):
+        self.checkpoint, self.step = checkpoint, step
+        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+
+    def restore(self):
+        """Resume from the latest checkpoint, if any; every object must be found in it."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return False
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as error:
+            raise UserError(f"cannot resume from {latest} ({str(error).splitlines()[0][:120]}): it holds another "
+                            "model or an older checkpoint layout; pass another --checkpoint_dir") from None
+        return True
+
+    def save(self):
+        """Save the current state, unless the latest checkpoint already is this step."""
+        number = int(self.step)
+        latest = self.manager.latest_checkpoint
+        if latest is None or not latest.endswith(f"-{number}"):
+            self.manager.save(checkpoint_number=number)
+        return self.manager.latest_checkpoint
+
+    def run(self, train_step, batches, total_steps, *, save_interval, print_every, describe, on_step=None):
+        """train_step(*batch) -> {name: loss} for each batch until total_steps; describe(step,
+        losses) -> the text of a progress line; on_step(step, losses) after each step.
+        Returns the steps trained."""
+        step = first = int(self.step)
+        started = window = time.perf_counter()
+        try:
+            for batch in batches:
+                losses = {k: float(v) for k, v in train_step(*batch).items()}
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    path = self.save()
+                    raise UserError(f"{bad[0]} became {losses[bad[0]]} at step {step + 1}: stopped before applying "
+                                    f"it; saved {path}, the last finite state. Try a lower --learning_rate, then "
+                                    "run the same command to resume")
+                step = int(self.step)
+                if on_step is not None:
+                    on_step(step, losses)
+                if step % print_every == 0 or step == total_steps:
+                    now = time.perf_counter()
+                    per_step = (now - window) / (step - max(first, step - print_every) or 1)
+                    window = now
+                    print(f"step {step}/{total_steps} {describe(step, losses)}  {per_step:.3f} s/step, "
+                          f"{per_step * (total_steps - step) / 60:.1f} min left", flush=True)
+                if step % save_interval == 0 or step == total_steps:
+                    self.save()
+        except KeyboardInterrupt:
+            path = self.save()
+            raise UserError(f"interrupted at step {int(self.step)}; saved {path}. Run the same command again "
+                            "to resume") from None
+        print(f"done: {step - first} steps in {time.perf_counter() - started:.0f} s; checkpoint "
+              f"{self.manager.latest_checkpoint}")
+        return step - first
+
+
+class GANTrainer:
+    """The training run of main.py: model, data, checkpoints and outputs of one run folder."""
+
+    def __init__(self, model_config, config):
+        self.config, self.train_config = model_config, config
+        c = config
+        tf.random.set_seed(c.seed)
+        if os.path.exists(os.path.join(c.checkpoint_dir, CONFIG_NAME)):
+            model_config.check_same_architecture(ModelConfig.load(c.checkpoint_dir), c.checkpoint_dir)
+        size = model_config.output_size
+        dataset.check_record_size(c.train_records, size)
+        self.num_faces = dataset.count_records(c.train_records)
+        self.steps_per_epoch = self.num_faces // c.batch_size
+        if self.steps_per_epoch == 0:
+            raise UserError(f"{c.train_records} holds {self.num_faces} faces, fewer than --batch_size "
+                            f"{c.batch_size}: preprocess more images or lower --batch_size")
+        self.total_steps = c.epoch * self.steps_per_epoch
+        if c.max_steps:
+            self.total_steps = min(self.total_steps, c.max_steps)
+
+        self.gan = KeypointGAN(model_config, c.learning_rate, c.beta1, jit_compile=c.xla, noise_seed=c.seed)
+        self.loop = TrainLoop(self.gan.checkpoint(), c.checkpoint_dir, self.gan.step)
+        if self.loop.restore():
+            print(f"resumed from {self.loop.manager.latest_checkpoint} at step {int(self.gan.step)}")
+        model_config.save(c.checkpoint_dir)
+
+        # Fixed inputs for the sample grids, so grids are comparable over the run.
+        count = min(64, self.num_faces)
+        _, self.sample_maps = dataset.first_examples(c.train_records, size, count)
+        self.sample_z = tf.constant(np.random.default_rng(c.seed).uniform(-1, 1, (count, model_config.z_dim)),
+                                    tf.float32)
+        self.sampler = tf.function(lambda z, k: self.gan.generator(z, k, training=False))
+        self.samples_dir = os.path.join(c.sample_dir, c.dataset)
+        self.writer = tf.summary.create_file_writer(c.log_dir)
+
+    def save_samples(self, step):
+        images = self.sampler(self.sample_z, self.sample_maps).numpy()
+        rows = int(math.sqrt(len(images)))
+        save_image(os.path.join(self.samples_dir, f"sample_{step}.png"), image_grid(images, rows))
+        if self.config.conditional:
+            save_image(os.path.join(self.samples_dir, f"sampleky_{step}.png"),
+                       image_grid(self.sample_maps.numpy(), rows))
+        with self.writer.as_default():
+            tf.summary.image("samples", (images[:8] + 1) / 2, step=step, max_outputs=8)
+
+    def after_step(self, step, losses):
+        with self.writer.as_default():
+            for name, value in losses.items():
+                tf.summary.scalar(name, value, step=step)
+        if step % self.train_config.sampleInterval == 0 or step == self.total_steps:
+            self.save_samples(step)
+
+    def describe(self, step, losses):
+        return (f"epoch {step // self.steps_per_epoch} d_loss {losses['d_loss']:.3f} (real "
+                f"{losses['d_loss_real']:.3f}, fake {losses['d_loss_fake']:.3f}) g_loss {losses['g_loss']:.3f}")
+
+    def run(self):
+        c, m = self.train_config, self.config
+        step = int(self.gan.step)
+        if step >= self.total_steps:
+            print(f"already trained {step} of {self.total_steps} steps; raise --epoch or --max_steps to go on")
+            return self
+        print(f"training {'conditioned' if m.conditional else 'unconditioned'} {m.arch} {m.output_size}x"
+              f"{m.output_size} on {self.num_faces} faces: steps {step} -> {self.total_steps} "
+              f"({self.steps_per_epoch} per epoch), batch {c.batch_size}")
+        batches = dataset.epoch_batches(c.train_records, m.output_size, c.batch_size, c.seed, step,
+                                        self.total_steps, self.steps_per_epoch)
+        try:
+            self.loop.run(self.gan.train_step, batches, self.total_steps, save_interval=c.saveInterval,
+                          print_every=c.print_every, describe=self.describe, on_step=self.after_step)
+        finally:
+            self.writer.flush()
+        print(f"samples in {self.samples_dir}")
+        return self
