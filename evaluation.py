@@ -6,6 +6,7 @@ experiments.py turn flags into these calls.
 Images and maps are [N, S, S, 3] in [-1, 1]; masks [N, S, S], 1 = known; PSNR in dB and
 MSE on the [0, 1] scale.
 """
+import dataclasses
 import os
 import time
 
@@ -160,3 +161,40 @@ def psnr_curve(search, images, keypoint_maps, masks, milestones, z_init=None):
         values[steps].extend(psnr(poisson_blend(x, generated, m), x))
     search_all(search, images, keypoint_maps, masks, z_init=z_init, milestones=milestones, on_milestone=measure)
     return {n: float(np.mean(v)) for n, v in values.items()}
+
+
+def encoder_study(checkpoint_dir, images, keypoint_maps, out_dir, *, encoder_config, search_config, mask_types,
+                  milestones, temporal_mask="center", temporal_subjects=32):
+    """Random vs learned (encoder) start for the model in checkpoint_dir: trains the encoder
+    (encoder_config, an EncoderTrainConfig), then per mask the PSNR curves of both starts at
+    each milestone, the steps the encoder start needs to reach the random start's final PSNR,
+    and the consistency of random and encoder starts (after search_config.nIter and after 0
+    steps), written under out_dir/conditioned_{start}_{steps}. Returns the study as a dict."""
+    from encoder import encoder_z_init, train_encoder
+    from inpaint import LatentSearch, load_model
+    started = time.perf_counter()
+    encoder = train_encoder(encoder_config).encoder
+    study = {"milestones": milestones, "encoder_training_seconds": time.perf_counter() - started, "masks": {}}
+    gan = load_model(checkpoint_dir)
+    starts = {"random": None, "encoder": encoder_z_init(encoder)}
+    for m in mask_types:
+        masks = mask_lib.masks_for(len(images), gan.config.output_size, m)
+        curves = {name: psnr_curve(LatentSearch(gan, search_config), images, keypoint_maps, masks, milestones, z)
+                  for name, z in starts.items()}
+        target = curves["random"][milestones[-1]]
+        reached = [n for n in milestones if curves["encoder"][n] >= target]
+        caught_up = [n for n in milestones if curves["random"][n] >= curves["encoder"][milestones[0]]]
+        study["masks"][m] = {"curves": curves, "random_final": target,
+                             "random_steps_to_match_encoder_0": caught_up[0] if caught_up else None,
+                             "encoder_steps_to_match": reached[0] if reached else None,
+                             "speedup": (milestones[-1] / max(reached[0], 1)) if reached else None}
+        print(f"{m}: random start {target:.2f} dB at {milestones[-1]} steps; encoder start "
+              + ", ".join(f"{n}: {curves['encoder'][n]:.2f}" for n in milestones), flush=True)
+    for name, steps in (("random", search_config.nIter), ("encoder", search_config.nIter), ("encoder", 0)):
+        search = LatentSearch(gan, dataclasses.replace(search_config, nIter=steps, outInterval=0, z_init=name))
+        summary = consistency(gan, search, images[:temporal_subjects], keypoint_maps[:temporal_subjects],
+                              os.path.join(out_dir, f"conditioned_{name}_{steps}"), mask_type=temporal_mask,
+                              seed=search_config.seed, z_init=starts[name])
+        summary.pop("images", None)
+        study[f"consistency_{name}_{steps}"] = summary
+    return study

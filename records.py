@@ -16,7 +16,7 @@ SHARD_PATTERN = "train_{:05d}.tfrecords"
 
 
 def _tf():
-    import tensorflow as tf  # imported late: preprocessing workers do not need it
+    from tfstart import tf  # imported late: preprocessing workers do not need it
     return tf
 
 

@@ -106,3 +106,30 @@ def save_gif(path, frames, seconds_per_frame=0.5):
     import imageio.v3 as iio
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, np.asarray(frames), extension=".gif", duration=int(seconds_per_frame * 1000), loop=0)
+
+
+class Progress:
+    """Stages with rough relative costs; prints elapsed time and an estimate of what is left,
+    rescaled by how long the finished stages really took."""
+
+    def __init__(self, stages):
+        import time
+        self.clock = time.perf_counter
+        self.stages, self.done, self.start = stages, 0, self.clock()
+        self.spent_units = 0.0
+
+    def begin(self, name):
+        elapsed = self.clock() - self.start
+        total_units = sum(cost for _, cost in self.stages)
+        left = ""
+        if self.spent_units:
+            rate = elapsed / self.spent_units
+            left = f", about {rate * (total_units - self.spent_units) / 60:.1f} min left"
+        print(f"\n=== [{self.done + 1}/{len(self.stages)}] {name} ({elapsed / 60:.1f} min elapsed{left})", flush=True)
+
+    def end(self):
+        self.spent_units += self.stages[self.done][1]
+        self.done += 1
+
+    def minutes(self):
+        return (self.clock() - self.start) / 60

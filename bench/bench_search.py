@@ -8,14 +8,14 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
 from bench.bench_train import matmul_peak, network_args  # noqa: E402
+from configs import SearchConfig  # noqa: E402
 from inpaint import LatentSearch  # noqa: E402
-from model import KeypointGAN, ModelConfig, layer_flops  # noqa: E402
+from model import GANNetworks, ModelConfig, layer_flops  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,14 +34,14 @@ def search_flops(config, batch_size, shortcut=False):
 
 
 def time_search(config, batch_size, steps, shortcut):
-    gan = KeypointGAN(config)
+    gan = GANNetworks(config)
     rng = np.random.default_rng(0)
     shape = (batch_size, config.output_size, config.output_size, 3)
     images = rng.uniform(-1, 1, shape).astype(np.float32)
     maps = rng.uniform(-1, 1, shape).astype(np.float32)
     masks = np.ones(shape[:3] + (1,), np.float32)
     masks[:, shape[1] // 4: 3 * shape[1] // 4, shape[1] // 4: 3 * shape[1] // 4] = 0
-    search = LatentSearch(gan, batch_size, tiled_z_shortcut=shortcut)
+    search = LatentSearch(gan, SearchConfig(batch_size=batch_size, tiled_z_shortcut=shortcut))
     search.start()
     search.run(images, maps, masks, 1)  # trace
     start = time.perf_counter()

@@ -10,10 +10,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import tensorflow as tf  # noqa: E402
+from tfstart import tf  # noqa: E402
 
 from model import KeypointGAN, ModelConfig, train_step_flops  # noqa: E402
 

@@ -13,7 +13,6 @@ import os
 import platform
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench import bench_blend, bench_budget, bench_preprocess, bench_search, bench_train  # noqa: E402
@@ -33,7 +32,7 @@ def time_encoder(size, batch, width, repeats=3):
     import time
 
     import numpy as np
-    import tensorflow as tf
+    from tfstart import tf
 
     from encoder import Encoder, EncoderConfig
     encoder = Encoder(EncoderConfig(output_size=size, ef_dim=width))
