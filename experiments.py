@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 
-from configs import EncoderTrainConfig, ModelConfig, SearchConfig, TrainConfig, pick
+from configs import EncoderTrainConfig, ModelConfig, SearchConfig, TrainConfig
 from masks import MASK_TYPES, PAPER_MASKS
 from report import MEAN_FACE, METHODS, PHASES  # noqa: F401  (the compared methods, for the tests)
 from utils import Progress, UserError, run_cli, save_json
@@ -33,23 +33,19 @@ def parse_args(argv=None):
     p.add_argument("--results", default="results")
     p.add_argument("--train_records", default=None, help="use these records instead of synthetic faces")
     p.add_argument("--test_dir", default=None, help="use these test pairs instead of synthetic faces")
-    p.add_argument("--train_faces", type=int, default=12000,
-                   help="synthetic training faces; with few, each map names one face and G learns its "
-                        "appearance from the map instead of from z")
+    p.add_argument("--train_faces", type=int, default=12000, help="synthetic training faces (see README: not fewer)")
     p.add_argument("--test_faces", type=int, default=256,
                    help="synthetic test faces to make, or the first N pairs of --test_dir to use")
     p.add_argument("--output_size", type=int, default=32)
     p.add_argument("--gf_dim", type=int, default=8)
     p.add_argument("--df_dim", type=int, default=16,
-                   help="2 x gf_dim: at 32x32 D has one conv fewer than at 64, and twice G's width restores "
-                        "the paper's G:D parameter ratio (D at gf_dim's width stalls at chance)")
+                   help="2 x gf_dim restores the paper's G:D parameter ratio at 32x32 (D has one conv fewer)")
     p.add_argument("--batch_size", type=int, default=32, help="training batch")
     p.add_argument("--train_steps", type=int, default=1500)
     p.add_argument("--learning_rate", type=float, default=0.0002)
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--nIter", type=int, default=75, help="latent-search steps per image")
-    p.add_argument("--search_batch", type=int, default=256,
-                   help="images per latent-search batch (each image's search is independent)")
+    p.add_argument("--search_batch", type=int, default=256, help="images per latent-search batch")
     p.add_argument("--lam", type=float, default=0.1)
     p.add_argument("--masks", default=",".join(PAPER_MASKS))
     p.add_argument("--temporal_mask", default="center", help="mask type of the consistency experiment")
@@ -57,10 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--encoder_study", action="store_true",
                    help="also train the learned initialiser and compare random vs encoder starts")
     p.add_argument("--encoder_steps", type=int, default=1500)
-    p.add_argument("--milestones", default="0,10,20,50,100,150,300,600,1000,1500",
-                   help="search steps at which the encoder study measures PSNR")
-    p.add_argument("--seed", type=int, default=0, help="data seed (train faces; test faces use seed + 1) "
-                   "and the first training seed")
+    p.add_argument("--milestones", default="0,10,20,50,100,150,300,600,1000,1500", help="of the encoder study")
+    p.add_argument("--seed", type=int, default=0, help="data seed (test faces: seed + 1), first training seed")
     p.add_argument("--seeds", type=int, default=1, help="training seeds per method: seed, seed + 1, ...")
     return p.parse_args(argv)
 
@@ -73,12 +67,19 @@ def train(args, key, arch, conditional, seed, records):
     """One method's GAN at the shared budget, in its own run folder (resumes if it exists)."""
     from training import GANTrainer
     run, interval = run_dir(args, key, seed), max(1, args.train_steps // 4)
-    model = pick(ModelConfig, vars(args), arch=arch, conditional=conditional, seed=seed)
-    config = pick(TrainConfig, vars(args), train_records=records, max_steps=args.train_steps, epoch=100_000,
-                  seed=seed, checkpoint_dir=os.path.join(run, "checkpoints"), sample_dir=os.path.join(run, "samples"),
-                  log_dir=os.path.join(run, "logs"), sampleInterval=interval, saveInterval=interval,
-                  print_every=max(1, args.train_steps // 10))
+    model = ModelConfig(output_size=args.output_size, gf_dim=args.gf_dim, df_dim=args.df_dim, arch=arch,
+                        conditional=conditional, seed=seed)
+    config = TrainConfig(train_records=records, checkpoint_dir=os.path.join(run, "checkpoints"),
+                         sample_dir=os.path.join(run, "samples"), log_dir=os.path.join(run, "logs"), epoch=100_000,
+                         max_steps=args.train_steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         beta1=args.beta1, sampleInterval=interval, saveInterval=interval,
+                         print_every=max(1, args.train_steps // 10), seed=seed)
     GANTrainer(model, config).run()
+
+
+def search_config(args, seed):
+    # Built field by field: --beta1 here is the GANs' Adam beta1, not the search's.
+    return SearchConfig(batch_size=args.search_batch, nIter=args.nIter, outInterval=args.nIter, lam=args.lam, seed=seed)
 
 
 def make_data(args):
@@ -104,8 +105,7 @@ def evaluate(args, key, seed, images, maps, names):
     import masks
     from inpaint import LatentSearch, load_model
     gan = load_model(os.path.join(run_dir(args, key, seed), "checkpoints"))
-    search = LatentSearch(gan, pick(SearchConfig, vars(args), batch_size=args.search_batch, outInterval=args.nIter,
-                                    seed=seed))
+    search = LatentSearch(gan, search_config(args, seed))
     for m in args.masks.split(","):
         evaluation.correctness(gan, search, images, maps, masks.masks_for(len(images), args.output_size, m),
                                os.path.join(args.results, "completions", key, f"seed{seed}", m), mask_name=m,
@@ -134,9 +134,8 @@ def run(args):
     import report
     check_args(args)
     mask_types, seeds = args.masks.split(","), list(range(args.seed, args.seed + args.seeds))
-    progress = Progress([("data", 1)] + [(f"train {k} {s}", 10 if a == "ecgan" else 3) for k, _, a, _ in METHODS
-                                         for s in seeds]
-                        + [(f"search {k} {s}", 8 if a == "ecgan" else 2) for k, _, a, _ in METHODS for s in seeds]
+    costs = [(k, 10 if a == "ecgan" else 3) for k, _, a, _ in METHODS for _ in seeds]
+    progress = Progress([("data", 1)] + costs + [(k, c * 4 // 5) for k, c in costs]
                         + [("encoder study", 30)] * args.encoder_study + [("figures and table", 1)])
     os.makedirs(args.results, exist_ok=True)
     progress.begin("synthetic data" if not (args.train_records and args.test_dir) else "data")
@@ -165,7 +164,7 @@ def run(args):
             encoder_config=EncoderTrainConfig(checkpoint_dir=ckpt, train_records=records, steps=args.encoder_steps,
                                               batch_size=args.batch_size, seed=args.seed,
                                               print_every=max(1, args.encoder_steps // 5)),
-            search_config=pick(SearchConfig, vars(args), batch_size=args.search_batch, outInterval=args.nIter))
+            search_config=search_config(args, args.seed))
         progress.end()
 
     progress.begin("figures and table")

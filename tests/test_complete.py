@@ -143,3 +143,28 @@ def test_a_photo_of_your_own(tiny_model, tmp_path):
     assert changed.sum() > 100 and xs.min() >= 170 and xs.max() <= 270 and ys.min() >= 70 and ys.max() <= 172
     for suffix in ("_inpainted.png", "_side_by_side.png", "_keypoint_map.png"):
         assert (tmp_path / "out" / f"astronaut{suffix}").exists()
+
+
+def test_known_pixels_of_a_photo_crop_are_untouched_by_the_hole():
+    # The face crop is resampled (bicubic) from the damaged photo, so crop pixels next to the
+    # hole mix in its zeros; only pixels whose whole footprint is known may count as known.
+    skimage_data = pytest.importorskip("skimage.data")
+    from faces import crop_face
+    from photo import known_in_crop
+    photo = skimage_data.astronaut()
+    box, size = (175, 76, 266, 167), 32  # the astronaut's face box: 91 px down to 32
+    photo_mask = np.ones(photo.shape[:2], np.float32)
+    photo_mask[105:135, 195:245] = 0
+    damaged = (photo * photo_mask[..., None]).astype(np.uint8)
+    landmarks = np.tile([[220.0, 120.0]], (68, 1))
+    clean = crop_face(photo, box, landmarks, size).image.astype(int)
+    crop = crop_face(damaged, box, landmarks, size).image.astype(int)
+    known = known_in_crop(photo_mask, box, size) > 0.5
+    assert np.all(crop[known] >= clean[known])  # no known pixel is darker than in the clean crop
+    np.testing.assert_array_equal(crop[known], clean[known])
+    # A nearest-neighbour resize of the mask, as before, called darkened pixels known.
+    region = Image.fromarray((photo_mask[76:167, 175:266] * 255).astype(np.uint8))
+    nearest = np.asarray(region.resize((size, size), Image.Resampling.NEAREST)) > 127
+    assert (crop[nearest] < clean[nearest] - 8).any()
+    # What is given up is a thin ring: less than twice the hole's own area.
+    assert 0 < nearest.sum() - known.sum() < 2 * (~nearest).sum()

@@ -96,3 +96,13 @@ def test_data_of_an_earlier_run_is_kept_and_named(tmp_path):
     with pytest.raises(UserError, match="holds faces made with other settings.*another --results folder"):
         experiments.main(experiments.parse_args(["--results", str(tmp_path / "r"), "--train_faces", "16"]))
     assert sorted(p.name for p in records.iterdir()) == before
+
+
+def test_the_search_keeps_its_own_optimiser_settings():
+    # --beta1 and --learning_rate of experiments.py are the GANs' Adam; the latent search keeps its own.
+    from configs import SearchConfig
+    args = experiments.parse_args(["--beta1", "0.3", "--learning_rate", "0.001", "--nIter", "9", "--lam", "0.2"])
+    config, defaults = experiments.search_config(args, 4), SearchConfig()
+    assert (config.beta1, config.lr, config.beta2, config.eps) == (defaults.beta1, defaults.lr, defaults.beta2,
+                                                                   defaults.eps)
+    assert (config.nIter, config.lam, config.seed, config.batch_size) == (9, 0.2, 4, 256)
