@@ -32,11 +32,17 @@ class TrainLoop:
         latest = self.manager.latest_checkpoint
         if latest is None:
             return False
+        status = None
         try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (AssertionError, ValueError) as error:
-            raise UserError(f"cannot resume from {latest} ({str(error).splitlines()[0][:120]}): it holds another "
-                            "model or an older checkpoint layout; pass another --checkpoint_dir") from None
+            status = self.checkpoint.restore(latest)
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError):
+            if status is not None:
+                status.expect_partial()  # no second report of the same mismatch when it is collected
+            raise UserError(f"cannot resume from {latest}: it does not hold this run's whole training state (another "
+                            "model, or a checkpoint from before optimiser moments were keyed by weight name, whose "
+                            "G and D still load for complete.py and temporal.py); train in another "
+                            "--checkpoint_dir") from None
         return True
 
     def save(self):

@@ -185,3 +185,14 @@ def test_records_are_resized_only_when_their_size_differs(records_dir):
     colours = {tuple(c) for c in np.rint((maps.numpy() + 1) * 127.5).reshape(-1, 3).astype(int)}
     stored_colours = {tuple(c) for c in stored["keypoint_map"].reshape(-1, 3)}
     assert tuple(BACKGROUND) in colours and len(colours) <= 9 and len(stored_colours) <= 9
+
+
+def test_a_checkpoint_without_the_training_state_infers_but_does_not_resume(records_dir, tmp_path):
+    # As a checkpoint of the old layout (optimiser moments by list position): G and D load, the run does not.
+    from model import GANNetworks, ModelConfig
+    config = ModelConfig(output_size=32, gf_dim=8, df_dim=8)
+    config.save(tmp_path / "ckpt")
+    GANNetworks(config).checkpoint().save(str(tmp_path / "ckpt" / "ckpt"))
+    assert load_model(str(tmp_path / "ckpt")).config == config
+    with pytest.raises(UserError, match="cannot resume from .*ckpt-1: it does not hold this run's whole training state"):
+        main.main(tiny_args(records_dir, tmp_path, "--max_steps", "2"))
