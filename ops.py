@@ -171,7 +171,9 @@ def snapshot(variables):
 def keep_if_finite(tensors, variables, saved):
     """Puts the variables back to `saved` unless every tensor is finite; returns that test.
     Used inside a compiled train step, so a step that went non-finite leaves no trace."""
-    finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(t)) for t in tensors]))
+    # One sum per tensor: a sum is finite only if every element is (an overflow of finite
+    # values to inf would also stop the step, harmlessly).
+    finite = tf.math.is_finite(tf.add_n([tf.reduce_sum(t) for t in tensors]))
 
     def undo():
         for variable, value in zip(variables, saved):
