@@ -7,9 +7,9 @@ starts ~ U(-1, 1) (or at a learned guess) and moves by Adam (clipped to [-1, 1] 
 step) or by HMC sampling (reflected at the bounds). Whole runs of steps are one compiled
 TensorFlow loop; Python only sees the results at the milestones (every outInterval steps).
 
-This module is the library behind complete.py, temporal.py, experiments.py and
-sequence work: a SearchConfig, the search itself, and the orchestration over many images
-(batches, padding, milestones, z start), all called with keyword arguments.
+This module is the library behind complete.py, temporal.py and experiments.py: the search
+itself (configured by configs.SearchConfig) and its orchestration over many images
+(batches, padding, milestones, z start), called with keyword arguments.
 """
 import os
 

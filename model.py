@@ -14,9 +14,10 @@ up to the image; D is the discriminator above on the image alone. Always uncondi
 """
 import math
 
-from configs import CONFIG_NAME, ModelConfig  # noqa: F401  (ModelConfig is part of this module's API)
+from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
 from ops import Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, keep_if_finite, named_variables, snapshot
 from tfstart import tf
+
 
 class Generator(tf.Module):
     def __init__(self, config, name="generator"):

@@ -151,7 +151,7 @@ def _load_state(path, key, overwrite, out_dir):
         state = json.load(f)
     if state.get("key") != key:
         raise OtherInputs(f"{out_dir} holds output of other inputs or settings: pass --overwrite "
-                        "to replace it, or choose another --output_dir")
+                          "to replace it, or choose another --output_dir")
     return state
 
 

@@ -11,7 +11,7 @@ import platform
 import numpy as np
 
 from stats import difference_interval, mean_interval, ratio_interval, seed_spread
-from utils import atomic_path, save_json
+from utils import atomic_path
 
 METHODS = (  # key, title, arch, conditional
     ("conditioned", "keypoint-conditioned ECGAN (the paper's model)", "ecgan", True),
@@ -113,8 +113,8 @@ def write_table(settings, path, psnr, per_seed, consistency, minutes, decoupling
     others = [(key, title) for key, title, *_ in METHODS[1:]] + [MEAN_FACE]
     for phase, _, words in PHASES:
         lines += [""] + psnr_table(f"## PSNR {words}", methods, mask_types, psnr[phase], titles)
-        lines += [""] + gain_table(f"### Gains {words} (dB)", "conditioned", others, mask_types,
-                                          psnr[phase], titles)
+        lines += [""] + gain_table(f"### Gains {words} (dB)", "conditioned", others, mask_types, psnr[phase],
+                                   titles)
     lines += ["", f"## Consistency ({s['temporal_mask']} masks)", "",
               f"Mean pairwise MSE between the 8 inpaintings of one face under random {s['temporal_mask']} masks, "
               f"x 1e-3 on the [0, 1] scale (lower is more consistent): mean [95% interval over {subjects} subjects]; "
@@ -130,8 +130,8 @@ def write_table(settings, path, psnr, per_seed, consistency, minutes, decoupling
         lines += ["", f"## Spread over the {s['seeds']} training seeds (mean PSNR after blending: mean +- sd)", "",
                   "| method | " + " | ".join(titles.values()) + " |", "|---|" + "---|" * len(mask_types)]
         for key, title, *_ in METHODS:
-            lines.append(f"| {title} | " + " | ".join(seed_spread(per_seed["after"][key][m])
-                                                     for m in mask_types) + " |")
+            lines.append(f"| {title} | " + " | ".join(seed_spread(per_seed["after"][key][m]) for m in mask_types)
+                         + " |")
     paper = PAPER_TABLE.get(s['output_size'])
     if paper and set(mask_types) >= set(MASK_TITLES):
         lines += ["", f"The paper's CelebA table at {s['output_size']}x{s['output_size']} (PSNR, dB):", "",

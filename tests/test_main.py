@@ -194,5 +194,5 @@ def test_a_checkpoint_without_the_training_state_infers_but_does_not_resume(reco
     config.save(tmp_path / "ckpt")
     GANNetworks(config).checkpoint().save(str(tmp_path / "ckpt" / "ckpt"))
     assert load_model(str(tmp_path / "ckpt")).config == config
-    with pytest.raises(UserError, match="cannot resume from .*ckpt-1: it does not hold this run's whole training state"):
+    with pytest.raises(UserError, match="cannot resume from .*ckpt-1: it does not hold this run's whole training"):
         main.main(tiny_args(records_dir, tmp_path, "--max_steps", "2"))
