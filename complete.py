@@ -3,6 +3,7 @@
     python complete.py --batch_size=64 --output_size=128 --maskType center      # the paper's
     python complete.py --synthetic 64 --maskType checkboard --nIter 200         # on synthetic faces
     python complete.py --image face.jpg --mask_file damage.png                  # a photo of your own
+    python complete.py --num_shards 4 --shard 0 ...   # one part per machine; then the same with --merge
 
 The model's architecture is read from --checkpoint_dir/config.json. Writes to --outDir:
 before_{b}.png (masked inputs), mask_{b}.png, gt_{b}.png, completed/{b}_{iter}.png every
@@ -35,6 +36,8 @@ def main(args):
     import masks
     from inpaint import LatentSearch, load_model, make_z_init
 
+    if args.merge:
+        return evaluation.merge_shards(args.outDir, args.num_shards)
     gan = load_model(args.checkpoint_dir, args.output_size)
     config = pick(SearchConfig, vars(args), batch_size=1 if args.image else args.batch_size)
     search = LatentSearch(gan, config)
@@ -50,7 +53,8 @@ def main(args):
                                 args.fraction_masked, args.mask_file, args.seed)
     return evaluation.correctness(gan, search, images, keypoint_maps, all_masks, args.outDir, names=names,
                                   mask_name=f"file:{args.mask_file}" if args.mask_file else args.maskType,
-                                  z_init=z_init, blend_solver=args.blend_solver)
+                                  z_init=z_init, blend_solver=args.blend_solver,
+                                  shard=evaluation.Shard(args.shard, args.num_shards))
 
 
 if __name__ == "__main__":

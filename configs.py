@@ -196,4 +196,9 @@ def add_search_flags(p, nIter, outDir):
     p.add_argument("--limit", type=int, default=0, help="use only the first N test faces (0: all)")
     p.add_argument("--outDir", default=outDir)
     p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
+    p.add_argument("--shard", type=int, default=0, help="run only this part of the test faces (see --num_shards)")
+    p.add_argument("--num_shards", type=int, default=1,
+                   help="split the test faces into this many parts, e.g. one per machine; then --merge")
+    p.add_argument("--merge", action="store_true",
+                   help="join the --num_shards parts written to --outDir into the unsharded outputs")
     return p

@@ -7,6 +7,7 @@ Images and maps are [N, S, S, 3] in [-1, 1]; masks [N, S, S], 1 = known; PSNR in
 MSE on the [0, 1] scale.
 """
 import dataclasses
+import json
 import os
 import time
 
@@ -18,6 +19,58 @@ from inpaint import composite, psnr, search_all, write_summary_arrays
 from utils import UserError, image_grid, save_gif, save_image, save_json, to_uint8
 
 PSNR_NOTE = "dB on the [0, 1] scale, capped at 100"
+
+
+@dataclasses.dataclass
+class Shard:
+    """Part `index` of `count` of an evaluation, for running it on several machines: a
+    contiguous block of whole search batches. Its .npy files and summary carry the suffix
+    .shard{index}of{count}; merge_shards joins them into what one unsharded run writes."""
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self):
+        if self.count < 1 or not 0 <= self.index < self.count:
+            raise UserError(f"--shard {self.index} --num_shards {self.count}: use 0 <= shard < num_shards")
+
+    def batches(self, total):
+        """[first, last) of `total` batches; one clear line if this shard would have none."""
+        first, last = total * self.index // self.count, total * (self.index + 1) // self.count
+        if first == last:
+            raise UserError(f"--shard {self.index} of --num_shards {self.count} gets no batch (there are {total}): "
+                            "use fewer shards or a smaller --batch_size")
+        return first, last
+
+    @property
+    def suffix(self):
+        return "" if self.count == 1 else f".shard{self.index}of{self.count}"
+
+
+def merge_shards(out_dir, count):
+    """Join the files of shards 0..count-1 in out_dir into the unsharded .npy files and
+    summary.json (statistics recomputed, image names joined, seconds summed). Exact for the
+    Adam search: each shard starts its batches at the random z an unsharded run gives them."""
+    parts = [os.path.join(out_dir, f"summary{Shard(i, count).suffix}.json") for i in range(count)]
+    missing = [i for i, path in enumerate(parts) if not os.path.exists(path)]
+    if missing:
+        raise UserError(f"shard {missing[0]} of {count} is missing in {out_dir}: run it with --shard {missing[0]} "
+                        f"--num_shards {count} --outDir {out_dir}, then merge")
+    summaries = []
+    for path in parts:
+        with open(path) as f:
+            summaries.append(json.load(f))
+    merged = dict(summaries[0], images=[n for s in summaries for n in s["images"]],
+                  seconds=sum(s["seconds"] for s in summaries))
+    if "subjects" in merged:
+        merged["subjects"] = sum(s["subjects"] for s in summaries)
+    for key, value in summaries[0].items():
+        if isinstance(value, dict) and "count" in value:  # a per-unit array: psnr_before_blending -> psnr_before
+            name = key.replace("_blending", "")
+            arrays = [np.load(os.path.join(out_dir, f"{name}{Shard(i, count).suffix}.npy")) for i in range(count)]
+            merged[key] = write_summary_arrays(out_dir, name, np.concatenate(arrays))
+    save_json(os.path.join(out_dir, "summary.json"), merged)
+    print(f"merged {count} shards into {out_dir}/summary.json")
+    return merged
 
 
 def test_faces(test_dir, size, limit=0, synthetic=0):
@@ -44,14 +97,19 @@ def _search_settings(search, gan):
 
 
 def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name, names=(), z_init=None,
-                blend_solver="banded"):
+                blend_solver="banded", shard=Shard()):
     """Inpaint every image, Poisson-blend, and write to out_dir the original's files:
     before_{b}.png, mask_{b}.png, gt_{b}.png per batch b, completed/{b}_{steps}.png at each
     milestone, completed/{b}_blended.png; psnr_before.npy / psnr_after.npy per image and
-    summary.json. Returns the summary."""
+    summary.json. Returns the summary. With a shard, only its batches (see Shard)."""
     completed = os.path.join(out_dir, "completed")
     os.makedirs(completed, exist_ok=True)
     size = search.config.batch_size
+    first, last = shard.batches(-(-len(images) // size))
+    if z_init is None:
+        search.skip(first)
+    own = slice(first * size, last * size)
+    images, keypoint_maps, masks, names = images[own], keypoint_maps[own], masks[own], list(names)[own]
     before_db, after_db = [], []
     print(f"inpainting {len(images)} faces ({mask_name} mask) with a {gan.config.output_size}x"
           f"{gan.config.output_size} {'conditioned' if gan.config.conditional else 'unconditioned'} model, "
@@ -64,25 +122,27 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
     def write_milestone(b, steps, generated):
         x, m = images[batch_of(b)], masks[batch_of(b)]
         if steps == search.config.milestones()[0]:
-            save_image(os.path.join(out_dir, f"before_{b}.png"), image_grid(to_uint8(x * m[..., None])))
-            save_image(os.path.join(out_dir, f"mask_{b}.png"), image_grid(to_uint8(m[..., None].repeat(3, -1) * 2 - 1)))
-            save_image(os.path.join(out_dir, f"gt_{b}.png"), image_grid(to_uint8(x)))
-        save_image(os.path.join(completed, f"{b}_{steps}.png"), image_grid(to_uint8(composite(x, generated, m))))
+            save_image(os.path.join(out_dir, f"before_{first + b}.png"), image_grid(to_uint8(x * m[..., None])))
+            save_image(os.path.join(out_dir, f"mask_{first + b}.png"),
+                       image_grid(to_uint8(m[..., None].repeat(3, -1) * 2 - 1)))
+            save_image(os.path.join(out_dir, f"gt_{first + b}.png"), image_grid(to_uint8(x)))
+        save_image(os.path.join(completed, f"{first + b}_{steps}.png"),
+                   image_grid(to_uint8(composite(x, generated, m))))
 
-    def finish_batch(b, first, generated):
+    def finish_batch(b, _, generated):
         x, m = images[batch_of(b)], masks[batch_of(b)]
         blended = poisson_blend(x, generated, m, solver=blend_solver)
-        save_image(os.path.join(completed, f"{b}_blended.png"), image_grid(to_uint8(blended)))
+        save_image(os.path.join(completed, f"{first + b}_blended.png"), image_grid(to_uint8(blended)))
         before_db.extend(psnr(composite(x, generated, m), x))
         after_db.extend(psnr(blended, x))
 
     search_all(search, images, keypoint_maps, masks, z_init=z_init, on_batch=finish_batch,
                on_milestone=write_milestone)
-    summary = {"psnr_before_blending": write_summary_arrays(out_dir, "psnr_before", before_db),
-               "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after", after_db),
-               "maskType": mask_name, **_search_settings(search, gan), "images": list(names),
+    summary = {"psnr_before_blending": write_summary_arrays(out_dir, "psnr_before" + shard.suffix, before_db),
+               "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after" + shard.suffix, after_db),
+               "maskType": mask_name, **_search_settings(search, gan), "images": names,
                "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE}
-    save_json(os.path.join(out_dir, "summary.json"), summary)
+    save_json(os.path.join(out_dir, f"summary{shard.suffix}.json"), summary)
     print(f"PSNR over {len(before_db)} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
           f"blending, {summary['psnr_after_blending']['mean']:.2f} dB after; written to {out_dir}")
     return summary
@@ -96,17 +156,26 @@ def pairwise_mse(inpaintings):
 
 
 def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="center", masks_per_subject=8,
-                seed=0, names=(), z_init=None, blend_solver="banded"):
+                seed=0, names=(), z_init=None, blend_solver="banded", shard=Shard()):
     """Each face (a subject) inpainted under masks_per_subject masks of one type, randomised
     as in the original's temporal.py and drawn from seed. Writes subject_{i}.gif and
     subject_{i}.png, consistency_before.npy / consistency_after.npy ([subjects, pairs]),
-    psnr_before.npy / psnr_after.npy and summary.json. Returns the summary."""
+    psnr_before.npy / psnr_after.npy and summary.json. Returns the summary. With a shard,
+    only the subjects of its batches (see Shard)."""
     k, size = masks_per_subject, search.config.batch_size
     check_consistency_batch(size, k)
     size_px = gan.config.output_size
     rng = np.random.default_rng(seed)
+    masks = mask_lib.temporal_masks(mask_type, size_px, len(images) * k, rng)  # every subject's, as unsharded
+    per_batch = size // k
+    first, last = shard.batches(-(-len(images) // per_batch))
+    if z_init is None:
+        search.skip(first)
+    subjects = np.arange(first * per_batch, min(last * per_batch, len(images)))
+    images, keypoint_maps = images[subjects], keypoint_maps[subjects]
+    names = list(names)[first * per_batch:last * per_batch]
+    masks = masks[first * per_batch * k:(first * per_batch + len(subjects)) * k]
     slots = np.repeat(np.arange(len(images)), k)
-    masks = mask_lib.temporal_masks(mask_type, size_px, len(slots), rng)
     x, maps = images[slots], keypoint_maps[slots]
     os.makedirs(out_dir, exist_ok=True)
     print(f"consistency: {len(images)} subjects x {k} {mask_type} masks, {search.config.nIter} steps")
@@ -115,24 +184,25 @@ def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="cente
     before = composite(x, generated, masks)
     after = np.concatenate([poisson_blend(x[i:i + size], generated[i:i + size], masks[i:i + size],
                                           solver=blend_solver) for i in range(0, len(x), size)])
-    for subject in range(len(images)):
+    for subject, number in enumerate(subjects):
         own = slice(subject * k, (subject + 1) * k)
         frames = to_uint8(after[own])
-        save_gif(os.path.join(out_dir, f"subject_{subject}.gif"), frames)
+        save_gif(os.path.join(out_dir, f"subject_{number}.gif"), frames)
         masked = to_uint8(x[own] * masks[own][..., None])
-        save_image(os.path.join(out_dir, f"subject_{subject}.png"),
+        save_image(os.path.join(out_dir, f"subject_{number}.png"),
                    np.concatenate([np.concatenate(list(masked), axis=1), np.concatenate(list(frames), axis=1)]))
     pairs = {phase: np.array([pairwise_mse(v[s * k:(s + 1) * k]) for s in range(len(images))])
              for phase, v in (("before", before), ("after", after))}
-    summary = {f"consistency_{p}_blending": write_summary_arrays(out_dir, f"consistency_{p}", pairs[p])
+    summary = {f"consistency_{p}_blending": write_summary_arrays(out_dir, f"consistency_{p}{shard.suffix}",
+                                                                 pairs[p].reshape(len(images), k * (k - 1) // 2))
                for p in ("before", "after")}
     summary.update({
-        "psnr_before_blending": write_summary_arrays(out_dir, "psnr_before", psnr(before, x)),
-        "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after", psnr(after, x)),
+        "psnr_before_blending": write_summary_arrays(out_dir, "psnr_before" + shard.suffix, psnr(before, x)),
+        "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after" + shard.suffix, psnr(after, x)),
         "maskType": mask_type, "masks_per_subject": k, "subjects": len(images), **_search_settings(search, gan),
-        "images": list(names), "seconds": time.perf_counter() - started,
+        "images": names, "seconds": time.perf_counter() - started,
         "note": "consistency: mean pairwise MSE on the [0, 1] scale over the pairs of one subject"})
-    save_json(os.path.join(out_dir, "summary.json"), summary)
+    save_json(os.path.join(out_dir, f"summary{shard.suffix}.json"), summary)
     print(f"consistency (pairwise MSE, [0, 1] scale): {summary['consistency_before_blending']['mean']:.5f} "
           f"before blending, {summary['consistency_after_blending']['mean']:.5f} after; PSNR "
           f"{summary['psnr_after_blending']['mean']:.2f} dB; written to {out_dir}")

@@ -122,6 +122,13 @@ class LatentSearch(tf.Module):
         self.accepted.assign(tf.zeros_like(self.accepted))
         self.hmc_beta.assign(float(self.config.hmcBeta))
 
+    def skip(self, batches):
+        """Draw and drop the random starts of `batches` batches, so that a shard of an
+        evaluation starts its batches at the z an unsharded run gives them (exact for Adam;
+        HMC also draws noise during the search)."""
+        for _ in range(batches):
+            self.noise.uniform(self.z.shape, -1.0, 1.0)
+
     def _loss_and_grad(self, z, images, keypoint_maps, masks):
         with tf.GradientTape() as tape:
             tape.watch(z)

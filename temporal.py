@@ -2,6 +2,7 @@
 
     python temporal.py --batch_size=64 --output_size=128 --maskType center
     python temporal.py --synthetic 64 --maskType checkboard --nIter 200
+    python temporal.py --num_shards 4 --shard 0 ...   # one part per machine, then --merge
 
 A batch of 64 holds 8 subjects x 8 masks (batch_size / masks_per_subject subjects); each
 slot's mask is randomised as in the original (center scale ~ U(0.20, 0.30), checkboard tile
@@ -33,6 +34,8 @@ def main(args):
     import evaluation
     from inpaint import LatentSearch, load_model, make_z_init
 
+    if args.merge:
+        return evaluation.merge_shards(args.outDir, args.num_shards)
     gan = load_model(args.checkpoint_dir, args.output_size)
     evaluation.check_consistency_batch(args.batch_size, args.masks_per_subject)
     search = LatentSearch(gan, pick(SearchConfig, vars(args)))
@@ -41,7 +44,8 @@ def main(args):
     return evaluation.consistency(gan, search, images, keypoint_maps, args.outDir, mask_type=args.maskType,
                                   masks_per_subject=args.masks_per_subject, seed=args.seed, names=names,
                                   z_init=make_z_init(args.z_init, args.checkpoint_dir, gan),
-                                  blend_solver=args.blend_solver)
+                                  blend_solver=args.blend_solver,
+                                  shard=evaluation.Shard(args.shard, args.num_shards))
 
 
 if __name__ == "__main__":

@@ -168,3 +168,23 @@ def test_known_pixels_of_a_photo_crop_are_untouched_by_the_hole():
     assert (crop[nearest] < clean[nearest] - 8).any()
     # What is given up is a thin ring: less than twice the hole's own area.
     assert 0 < nearest.sum() - known.sum() < 2 * (~nearest).sum()
+
+
+def test_shards_merged_equal_one_run(tiny_model, tmp_path):
+    # 10 faces at batch 4: 3 batches, split 1 + 2 over two shards.
+    whole = complete.main(args_for(tiny_model, tmp_path / "whole", "--outDir", str(tmp_path / "whole")))
+    for shard in ("0", "1"):
+        complete.main(args_for(tiny_model, tmp_path, "--outDir", str(tmp_path / "parts"), "--shard", shard,
+                               "--num_shards", "2"))
+    assert not (tmp_path / "parts" / "summary.json").exists()
+    merged = complete.main(args_for(tiny_model, tmp_path, "--outDir", str(tmp_path / "parts"), "--merge",
+                                    "--num_shards", "2"))
+    for name in ("psnr_before.npy", "psnr_after.npy"):
+        np.testing.assert_array_equal(np.load(tmp_path / "parts" / name), np.load(tmp_path / "whole" / name))
+    assert {k: v for k, v in merged.items() if k != "seconds"} == {k: v for k, v in whole.items() if k != "seconds"}
+    assert sorted(os.listdir(tmp_path / "parts" / "completed")) == sorted(os.listdir(tmp_path / "whole" / "completed"))
+    with pytest.raises(UserError, match="shard 0 of 3 is missing.*--shard 0 --num_shards 3"):
+        complete.main(args_for(tiny_model, tmp_path, "--outDir", str(tmp_path / "parts"), "--merge",
+                               "--num_shards", "3"))
+    with pytest.raises(UserError, match="--shard 0 of --num_shards 4 gets no batch \\(there are 3\\)"):
+        complete.main(args_for(tiny_model, tmp_path, "--shard", "0", "--num_shards", "4"))

@@ -86,3 +86,20 @@ def test_decoupling_scores_separate_the_factors():
     images = np.where(regions[:, None, :, :, None], skin, -1.0)   # each z a skin tone, faces moved by the map
     moved = decoupling_scores(images, regions)
     assert moved["appearance_from_map"] < 1e-12 < moved["appearance_from_z"]
+
+
+def test_consistency_shards_merged_equal_one_run(tiny_model, tmp_path):
+    ckpt, test_dir, _ = tiny_model
+
+    def run(out, *extra):
+        return temporal.main(temporal.parse_args(["--checkpoint_dir", ckpt, "--test_dir", test_dir, "--outDir",
+                                                  str(out), "--batch_size", "8", "--masks_per_subject", "4",
+                                                  "--nIter", "3", "--limit", "5", "--maskType", "center", *extra]))
+    whole = run(tmp_path / "whole")  # 5 subjects, 2 per batch: 3 batches, split 1 + 2
+    for shard in ("0", "1"):
+        run(tmp_path / "parts", "--shard", shard, "--num_shards", "2")
+    merged = run(tmp_path / "parts", "--merge", "--num_shards", "2")
+    for name in ("consistency_before.npy", "consistency_after.npy", "psnr_after.npy"):
+        np.testing.assert_array_equal(np.load(tmp_path / "parts" / name), np.load(tmp_path / "whole" / name))
+    assert {k: v for k, v in merged.items() if k != "seconds"} == {k: v for k, v in whole.items() if k != "seconds"}
+    assert (tmp_path / "parts" / "subject_4.gif").exists()
