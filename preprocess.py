@@ -75,7 +75,24 @@ class Sources:
         self.key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
     def run(self, start, processes):
-        """Yield (source, faces, skip) for jobs[start:], in order."""
+        """Yield (source, faces, skip) for jobs[start:], in order, noting when each result
+        arrived (for the start-up and steady-state throughput)."""
+        self.started, self.arrivals = time.perf_counter(), []
+        for result in self._results(start, processes):
+            self.arrivals.append(time.perf_counter())
+            yield result
+
+    def throughput(self):
+        """(seconds to the first result, results per second from the first quarter of the
+        results to the last), or None with fewer than 8 results. Measured from a quarter in,
+        past the workers' start and their first chunks, whose results arrive in a burst."""
+        arrivals = getattr(self, "arrivals", [])
+        if len(arrivals) < 8:
+            return None
+        quarter = len(arrivals) // 4
+        return arrivals[0] - self.started, (len(arrivals) - 1 - quarter) / max(arrivals[-1] - arrivals[quarter], 1e-9)
+
+    def _results(self, start, processes):
         jobs = self.jobs[start:]
         if processes <= 1 or len(jobs) < 2:
             if self.init:
@@ -291,5 +308,8 @@ def run(write, *, output_dir, size=128, synthetic=0, seed=0, input_dir=None, pre
     summary = write(sources, output_dir, processes, overwrite)
     elapsed = time.perf_counter() - start
     print(summary.line())
-    print(f"wrote {output_dir} in {elapsed:.1f} s; preview: {os.path.join(output_dir, 'preview.png')}")
+    summary.throughput = sources.throughput()
+    rate = "" if summary.throughput is None else \
+        f" (start-up {summary.throughput[0]:.1f} s, then {summary.throughput[1]:.1f} images/s)"
+    print(f"wrote {output_dir} in {elapsed:.1f} s{rate}; preview: {os.path.join(output_dir, 'preview.png')}")
     return summary

@@ -50,7 +50,7 @@ def time_run(argv):
 
 
 def measure(images=96, synthetic=800):
-    """Rows of (what, count, seconds, per second)."""
+    """Rows of (what, count, seconds, per second, start-up seconds, steady-state per second)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         photos = os.path.join(tmp, "photos")
@@ -60,20 +60,20 @@ def measure(images=96, synthetic=800):
             seconds, summary = time_run(["--input_dir", photos, "--output_dir", os.path.join(tmp, "out"),
                                          "--processes", str(processes)])
             rows.append((f"dlib photos, {processes} process{'es' if processes > 1 else ''}",
-                         summary.images, seconds, summary.images / seconds))
+                         summary.images, seconds, summary.images / seconds, *summary.throughput))
         for processes in (1, 2):
             seconds, summary = time_run(["--synthetic", str(synthetic), "--output_dir",
                                          os.path.join(tmp, "syn"), "--processes", str(processes)])
             rows.append((f"synthetic faces, {processes} process{'es' if processes > 1 else ''}",
-                         summary.images, seconds, summary.images / seconds))
+                         summary.images, seconds, summary.images / seconds, *summary.throughput))
     return rows
 
 
 def main(args):
     rows = measure(args.images, args.synthetic)
-    print(f"\n{'what':32s} {'count':>6s} {'seconds':>8s} {'per s':>8s}")
-    for what, count, seconds, rate in rows:
-        print(f"{what:32s} {count:6d} {seconds:8.1f} {rate:8.1f}")
+    print(f"\n{'what':32s} {'count':>6s} {'seconds':>8s} {'per s':>8s} {'start-up s':>10s} {'steady per s':>12s}")
+    for what, count, seconds, rate, startup, steady in rows:
+        print(f"{what:32s} {count:6d} {seconds:8.1f} {rate:8.1f} {startup:10.1f} {steady:12.1f}")
     return rows
 
 

@@ -75,7 +75,7 @@ def main(args):
     for mask_type, fast, slow, ratio, diff in bench_blend.measure(images, 128, 1 if args.quick else 4):
         rows.append((f"Poisson blend {images}x128px, {mask_type}", f"{fast:.3f} s", f"loop {slow:.1f} s",
                      f"{ratio:.0f}x, max diff {diff:.0e}"))
-    for what, count, seconds, rate in bench_preprocess.measure(8 if args.quick else 96, 40 if args.quick else 800):
+    for what, count, seconds, rate, *_ in bench_preprocess.measure(8 if args.quick else 96, 40 if args.quick else 800):
         rows.append((what, f"{rate:.1f} /s", f"{count} in {seconds:.1f} s", ""))
     demo = bench_budget.parse_args(["--steps", "2" if args.quick else "20"])  # experiments.py's settings
     for r in bench_budget.measure(demo, peak)[1]:

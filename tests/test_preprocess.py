@@ -251,3 +251,11 @@ def test_synthetic_test_pairs_match_the_generator(tmp_path):
     before = os.path.getmtime(out / "img0.png")
     preprocess_test_images.main(args)
     assert os.path.getmtime(out / "img0.png") == before
+
+
+def test_throughput_separates_start_up_from_steady_state(tmp_path):
+    summary = preprocess_train_images.main(preprocess_train_images.parse_args(synthetic_args(tmp_path, 12)))
+    start_up, steady = summary.throughput
+    assert 0 <= start_up < 5 and steady > 1  # faces per second once the first one is out
+    few = preprocess_train_images.main(preprocess_train_images.parse_args(synthetic_args(tmp_path / "few", 3)))
+    assert few.throughput is None  # too few results to tell a steady state
