@@ -15,6 +15,7 @@ from utils import UserError, save_json
 
 CONFIG_NAME = "config.json"
 ARCHS = ("ecgan", "dcgan")
+PRECISIONS = ("float32", "bfloat16")
 APPROACHES = ("adam", "hmc")
 Z_INITS = ("random", "encoder")
 
@@ -51,10 +52,13 @@ class ModelConfig:
     seed: int = 0  # weight initialisation
     arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
     deconv_kernel: int = 0  # transposed-conv kernel; 0: the arch's own (ecgan 5, dcgan 3)
+    precision: str = "float32"  # or "bfloat16": mixed precision (float32 variables); not architecture
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise UserError(f"unknown --arch {self.arch}: use {' or '.join(ARCHS)}")
+        if self.precision not in PRECISIONS:
+            raise UserError(f"unknown --precision {self.precision}: use {' or '.join(PRECISIONS)}")
         if self.arch == "dcgan":
             self.conditional = False  # the authors' baseline never sees a keypoint map
         if self.output_size < 16 or self.output_size & (self.output_size - 1):
@@ -70,8 +74,8 @@ class ModelConfig:
         return self.c_dim if self.conditional else 0
 
     def architecture(self):
-        """The fields that decide variable shapes (the seed does not)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "seed"}
+        """The fields that decide variable shapes (the seed and the precision do not)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("seed", "precision")}
 
     def save(self, directory):
         save_config(os.path.join(directory, CONFIG_NAME), self)
@@ -153,6 +157,7 @@ class EncoderConfig:
     ef_dim: int = 64
     conditional: bool = True
     seed: int = 0
+    precision: str = "float32"
 
 
 @dataclasses.dataclass
@@ -166,6 +171,7 @@ class EncoderTrainConfig:
     learning_rate: float = 1e-3
     lam: float = 0.1
     l2_weight: float = 1.0
+    precision: str = "float32"  # of the encoder and of the frozen G and D
     saveInterval: int = 1000
     print_every: int = 100
     seed: int = 0
@@ -188,6 +194,8 @@ def add_search_flags(p, nIter, outDir):
     p.add_argument("--tiled_z_shortcut", type=str2bool, nargs="?", const=True, default=d.tiled_z_shortcut,
                    help="compute G's first conv over the tiled z by border class (exact, faster)")
     p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", default=None, choices=PRECISIONS,
+                   help="bfloat16: mixed precision (float32 variables and losses); default: as trained")
     p.add_argument("--output_size", type=int, default=None, help="checked against the trained model")
     p.add_argument("--checkpoint_dir", default="checkpoints")
     p.add_argument("--test_dir", default="data/test_images", help="pairs from preprocess_test_images.py")

@@ -16,7 +16,7 @@ import numpy as np
 import masks as mask_lib
 from configs import EncoderConfig, load_config, save_config
 from inpaint import inpainting_loss
-from ops import Adam, ConvStack, Dense, keep_if_finite, named_variables, snapshot
+from ops import PRECISIONS, Adam, ConvStack, Dense, keep_if_finite, named_variables, snapshot
 from tfstart import tf
 from utils import UserError
 
@@ -28,15 +28,16 @@ class Encoder(ConvStack):
     """The discriminator's conv stack over [x * M, M, map], then a dense layer to z and tanh."""
 
     def __init__(self, config, name="encoder"):
+        dtype = PRECISIONS[config.precision]
         super().__init__(3 + 1 + (3 if config.conditional else 0), config.ef_dim, config.output_size, config.seed,
-                         first_layer=300, name=name)
+                         first_layer=300, compute_dtype=dtype, name=name)
         self.config = config
-        self.dense = Dense(self.features, config.z_dim, [config.seed, 400])
+        self.dense = Dense(self.features, config.z_dim, [config.seed, 400], compute_dtype=dtype)
 
     def __call__(self, images, masks, keypoint_maps=None, training=False):
         """images [B, S, S, 3] in [-1, 1] (hole content ignored), masks [B, S, S, 1] -> z [B, z_dim]."""
         parts = [images * masks, masks] + ([keypoint_maps] if self.config.conditional else [])
-        return tf.tanh(self.dense(self.body(tf.concat(parts, axis=-1), training)))
+        return tf.cast(tf.tanh(self.dense(self.body(tf.concat(parts, axis=-1), training))), tf.float32)
 
 
 def mask_bank(size, seed=0, per_type=8):
@@ -92,11 +93,11 @@ def train_encoder(config):
     from inpaint import load_model
     from training import TrainLoop
 
-    gan = load_model(config.checkpoint_dir)
+    gan = load_model(config.checkpoint_dir, precision=config.precision)
     size = gan.config.output_size
     dataset.check_record_size(config.train_records, size)
     architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim, ef_dim=config.ef_dim or gan.config.df_dim,
-                                 conditional=gan.config.conditional, seed=config.seed)
+                                 conditional=gan.config.conditional, seed=config.seed, precision=config.precision)
     trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed)
     directory = os.path.join(config.checkpoint_dir, ENCODER_DIR)
     loop = TrainLoop(trainer.checkpoint(), directory, trainer.step, max_to_keep=2)

@@ -11,6 +11,7 @@ This module is the library behind complete.py, temporal.py and experiments.py: t
 itself (configured by configs.SearchConfig) and its orchestration over many images
 (batches, padding, milestones, z start), called with keyword arguments.
 """
+import dataclasses
 import os
 
 import numpy as np
@@ -25,12 +26,15 @@ from utils import UserError, save_npy
 PSNR_CAP_DB = 100.0  # identical images: MSE 0 would give inf; reported as 100 dB
 
 
-def load_model(checkpoint_dir, output_size=None):
+def load_model(checkpoint_dir, output_size=None, precision=None):
     """The generator and discriminator of a training run folder (config.json + the latest
-    checkpoint), without the optimisers. A different output_size than the one trained, a
-    missing checkpoint, or a checkpoint that lacks any of G's or D's weights is refused
-    with one clear line: inference never runs on random weights."""
+    checkpoint), without the optimisers, computing in `precision` (default: as trained). A
+    different output_size than the one trained, a missing checkpoint, or a checkpoint that
+    lacks any of G's or D's weights is refused with one clear line: inference never runs on
+    random weights."""
     config = ModelConfig.load(checkpoint_dir)
+    if precision:
+        config = dataclasses.replace(config, precision=precision)
     if output_size and output_size != config.output_size:
         raise UserError(f"{checkpoint_dir} holds a {config.output_size}x{config.output_size} model but "
                         f"--output_size is {output_size}: pass --output_size {config.output_size} or "

@@ -49,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--visualize", action="store_true",
                    help="write same_k_diff_z.png and same_z_diff_k.png from the trained model, no training")
+    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
+                   help="bfloat16: mixed precision (float32 variables, optimiser state, batch-norm statistics, "
+                        "logits and losses; bfloat16 convs and matmuls)")
     p.add_argument("--xla", type=str2bool, nargs="?", const=True, default=False,
                    help="compile the train step with XLA (jit_compile)")
     return p.parse_args(argv)

@@ -15,7 +15,8 @@ up to the image; D is the discriminator above on the image alone. Always uncondi
 import math
 
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
-from ops import Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, keep_if_finite, named_variables, snapshot
+from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, keep_if_finite,
+                 named_variables, snapshot)
 from tfstart import tf
 
 
@@ -24,12 +25,13 @@ class Generator(tf.Module):
         super().__init__(name=name)
         c, g = config, config.gf_dim
         self.config = config
-        seeds = iter([[c.seed, i] for i in range(100)])
-        self.conv0 = Conv2D(c.z_dim + c.map_channels, 2 * g, next(seeds), stride=1)
+        seeds, dtype = iter([[c.seed, i] for i in range(100)]), compute_dtype(c)
+        self.conv0 = Conv2D(c.z_dim + c.map_channels, 2 * g, next(seeds), stride=1, compute_dtype=dtype)
         widths = [2 * g, 2 * g, 4 * g, 8 * g, 16 * g]
-        self.down = [Conv2D(a, b, next(seeds)) for a, b in zip(widths[:-1], widths[1:])]
+        self.down = [Conv2D(a, b, next(seeds), compute_dtype=dtype) for a, b in zip(widths[:-1], widths[1:])]
         ups = [16 * g, 8 * g, 4 * g, 2 * g, c.c_dim]
-        self.up = [Conv2DTranspose(a, b, next(seeds), kernel=c.up_kernel) for a, b in zip(ups[:-1], ups[1:])]
+        self.up = [Conv2DTranspose(a, b, next(seeds), kernel=c.up_kernel, compute_dtype=dtype)
+                   for a, b in zip(ups[:-1], ups[1:])]
         self.norms = [BatchNorm(w) for w in widths + ups[1:-1]]
 
     def first_conv(self, z, keypoint_maps, tiled_z_shortcut=True):
@@ -41,12 +43,14 @@ class Generator(tf.Module):
         z . W_z ([B, 5, 5, C]) summed over the valid taps of each row and column: ~100x
         fewer FLOPs than convolving 100 constant channels (44% of G at 128x128).
         """
-        size, z_dim = self.config.output_size, self.config.z_dim
+        size, z_dim, dtype = self.config.output_size, self.config.z_dim, self.conv0.compute_dtype
+        z = tf.cast(z, dtype)
+        keypoint_maps = None if keypoint_maps is None else tf.cast(keypoint_maps, dtype)
         if not tiled_z_shortcut:
             tiled = tf.tile(z[:, None, None, :], [1, size, size, 1])
             x = tiled if keypoint_maps is None else tf.concat([tiled, keypoint_maps], axis=-1)
             return self.conv0(x)
-        w = self.conv0.w
+        w = tf.cast(self.conv0.w, dtype)
         k = w.shape[0]
         per_tap = tf.einsum("bz,yxzc->byxc", z, w[:, :, :z_dim, :])
         offsets = tf.range(k) - k // 2
@@ -55,7 +59,7 @@ class Generator(tf.Module):
         out = tf.einsum("iy,jx,byxc->bijc", valid, valid, per_tap)
         if keypoint_maps is not None:
             out += tf.nn.conv2d(keypoint_maps, w[:, :, z_dim:, :], 1, "SAME")
-        return out + self.conv0.b
+        return out + tf.cast(self.conv0.b, dtype)
 
     def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True):
         """z [B, z_dim] in [-1, 1], keypoint_maps [B, S, S, 3] in [-1, 1] -> images in [-1, 1]."""
@@ -68,7 +72,7 @@ class Generator(tf.Module):
             x = tf.nn.relu(next(norms)(conv(x), training))
         for deconv in self.up[:-1]:
             x = tf.nn.relu(next(norms)(deconv(x), training))
-        return tf.tanh(self.up[-1](x))
+        return tf.cast(tf.tanh(self.up[-1](x)), tf.float32)
 
     def layer_flops(self, tiled_z_shortcut=False):
         """Forward FLOPs per image of each layer. With the shortcut, the first conv convolves
@@ -94,8 +98,8 @@ class DCGANGenerator(tf.Module):
         self.config = config
         depth = int(math.log2(c.output_size)) - 2  # transposed convs from 4x4 up to S
         widths = [g * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
-        self.project = Dense(c.z_dim, 16 * widths[0], [c.seed, 0])
-        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=c.up_kernel)
+        self.project = Dense(c.z_dim, 16 * widths[0], [c.seed, 0], compute_dtype=compute_dtype(c))
+        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=c.up_kernel, compute_dtype=compute_dtype(c))
                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         self.norms = [BatchNorm(w) for w in widths[:-1]]
 
@@ -104,7 +108,7 @@ class DCGANGenerator(tf.Module):
         x = tf.reshape(self.project(z), [-1, 4, 4, self.norms[0].gamma.shape[0]])
         for norm, deconv in zip(self.norms, self.up):
             x = deconv(tf.nn.relu(norm(x, training)))
-        return tf.tanh(x)
+        return tf.cast(tf.tanh(x), tf.float32)
 
     def layer_flops(self, tiled_z_shortcut=False):
         out, side = [self.project.flops()], 4
@@ -114,6 +118,11 @@ class DCGANGenerator(tf.Module):
         return out
 
 
+def compute_dtype(config):
+    """The dtype of the networks' convs and matmuls: float32, or bfloat16 for mixed precision."""
+    return PRECISIONS[config.precision]
+
+
 def make_generator(config):
     return DCGANGenerator(config) if config.arch == "dcgan" else Generator(config)
 
@@ -121,14 +130,14 @@ def make_generator(config):
 class Discriminator(ConvStack):
     def __init__(self, config, name="discriminator"):
         super().__init__(config.c_dim + config.map_channels, config.df_dim, config.output_size, config.seed,
-                         first_layer=100, name=name)
+                         first_layer=100, compute_dtype=compute_dtype(config), name=name)
         self.config = config
-        self.dense = Dense(self.features, 1, [config.seed, 200])
+        self.dense = Dense(self.features, 1, [config.seed, 200], compute_dtype=compute_dtype(config))
 
     def __call__(self, images, keypoint_maps=None, training=False):
         """Logits [B] that images (given their maps) are real."""
         x = tf.concat([images, keypoint_maps], axis=-1) if self.config.conditional else images
-        return self.dense(self.body(x, training))[:, 0]
+        return tf.cast(self.dense(self.body(x, training))[:, 0], tf.float32)  # logits and losses in float32
 
 
 def bce(logits, label):

@@ -1,7 +1,9 @@
 """Layers and the optimiser, as plain tf.Modules with the original's initialisers.
 
 Weights are drawn with stateless random ops from (seed, layer number), so a model is the
-same for a seed whatever order its layers are built in. Tensors are NHWC. Each layer counts
+same for a seed whatever order its layers are built in. Tensors are NHWC. Mixed precision:
+variables stay float32; a layer built with compute_dtype bfloat16 casts its input and
+weights and computes in bfloat16 (batch norm keeps its statistics in float32). Each layer counts
 its own FLOPs (2 x multiply-adds per image), so the accounting follows the architecture.
 """
 import math
@@ -10,6 +12,7 @@ from tfstart import tf
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+PRECISIONS = {"float32": tf.float32, "bfloat16": tf.bfloat16}
 
 
 def _normal(shape, stddev, seed, truncated=False):
@@ -20,14 +23,15 @@ def _normal(shape, stddev, seed, truncated=False):
 class Conv2D(tf.Module):
     """5x5 convolution, SAME padding; weights truncated normal 0.02, biases 0."""
 
-    def __init__(self, in_channels, out_channels, seed, kernel=5, stride=2, name=None):
+    def __init__(self, in_channels, out_channels, seed, kernel=5, stride=2, compute_dtype=tf.float32, name=None):
         super().__init__(name=name)
-        self.stride = stride
+        self.stride, self.compute_dtype = stride, compute_dtype
         self.w = tf.Variable(_normal([kernel, kernel, in_channels, out_channels], 0.02, seed, True), name="w")
         self.b = tf.Variable(tf.zeros([out_channels]), name="b")
 
     def __call__(self, x):
-        return tf.nn.conv2d(x, self.w, self.stride, "SAME") + self.b
+        c = self.compute_dtype
+        return tf.nn.conv2d(tf.cast(x, c), tf.cast(self.w, c), self.stride, "SAME") + tf.cast(self.b, c)
 
     def flops(self, side, in_channels=None):
         """(FLOPs per image, output side) on a side x side input; in_channels counts only
@@ -40,16 +44,17 @@ class Conv2D(tf.Module):
 class Conv2DTranspose(tf.Module):
     """5x5 stride-2 transposed convolution doubling H and W; weights normal 0.02, biases 0."""
 
-    def __init__(self, in_channels, out_channels, seed, kernel=5, name=None):
+    def __init__(self, in_channels, out_channels, seed, kernel=5, compute_dtype=tf.float32, name=None):
         super().__init__(name=name)
-        self.out_channels = out_channels
+        self.out_channels, self.compute_dtype = out_channels, compute_dtype
         self.w = tf.Variable(_normal([kernel, kernel, out_channels, in_channels], 0.02, seed), name="w")
         self.b = tf.Variable(tf.zeros([out_channels]), name="b")
 
     def __call__(self, x):
         shape = tf.shape(x)
         output_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.out_channels])
-        return tf.nn.conv2d_transpose(x, self.w, output_shape, 2, "SAME") + self.b
+        c = self.compute_dtype
+        return tf.nn.conv2d_transpose(tf.cast(x, c), tf.cast(self.w, c), output_shape, 2, "SAME") + tf.cast(self.b, c)
 
     def flops(self, side):
         """(FLOPs per image counted on the input grid, output side)."""
@@ -60,13 +65,15 @@ class Conv2DTranspose(tf.Module):
 class Dense(tf.Module):
     """Fully connected; weights normal 0.01, biases 0."""
 
-    def __init__(self, in_features, out_features, seed, name=None):
+    def __init__(self, in_features, out_features, seed, compute_dtype=tf.float32, name=None):
         super().__init__(name=name)
+        self.compute_dtype = compute_dtype
         self.w = tf.Variable(_normal([in_features, out_features], 0.01, seed), name="w")
         self.b = tf.Variable(tf.zeros([out_features]), name="b")
 
     def __call__(self, x):
-        return tf.matmul(x, self.w) + self.b
+        c = self.compute_dtype
+        return tf.matmul(tf.cast(x, c), tf.cast(self.w, c)) + tf.cast(self.b, c)
 
     def flops(self):
         return 2 * self.w.shape[0] * self.w.shape[1]
@@ -84,13 +91,16 @@ class BatchNorm(tf.Module):
         self.moving_variance = tf.Variable(tf.ones([channels]), trainable=False, name="moving_variance")
 
     def __call__(self, x, training):
+        """Statistics and normalisation in float32 whatever x's dtype (bfloat16 has 8 bits of
+        mantissa: too few for a variance); the result in x's dtype."""
+        dtype, x = x.dtype, tf.cast(x, tf.float32)
         if training:
             mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
             self.moving_mean.assign(BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean)
             self.moving_variance.assign(BN_MOMENTUM * self.moving_variance + (1 - BN_MOMENTUM) * variance)
         else:
             mean, variance = self.moving_mean, self.moving_variance
-        return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON)
+        return tf.cast(tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON), dtype)
 
 
 def lrelu(x, leak=0.1):
@@ -102,11 +112,12 @@ class ConvStack(tf.Module):
     to 4x4, widths width, 2 width, 4 width, ...; leaky ReLU 0.1, batch norm from the second
     conv on. Conv i draws its weights from (seed, first_layer + i)."""
 
-    def __init__(self, in_channels, width, size, seed, first_layer, name=None):
+    def __init__(self, in_channels, width, size, seed, first_layer, compute_dtype=tf.float32, name=None):
         super().__init__(name=name)
         depth = int(math.log2(size)) - 2
         widths = [in_channels] + [width * 2 ** i for i in range(depth)]
-        self.convs = [Conv2D(a, b, [seed, first_layer + i]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        self.convs = [Conv2D(a, b, [seed, first_layer + i], compute_dtype=compute_dtype)
+                      for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         self.norms = [BatchNorm(w) for w in widths[2:]]
         self.features = 16 * widths[-1]
 

@@ -24,6 +24,8 @@ def parse_args(argv=None):
     p.add_argument("--learning_rate", type=float, default=d.learning_rate)
     p.add_argument("--lam", type=float, default=d.lam)
     p.add_argument("--l2_weight", type=float, default=d.l2_weight, help="weight of the whole-face L2 term")
+    p.add_argument("--precision", default=d.precision, choices=["float32", "bfloat16"],
+                   help="bfloat16: mixed precision for the encoder and the frozen G and D")
     p.add_argument("--saveInterval", type=int, default=d.saveInterval)
     p.add_argument("--print_every", type=int, default=d.print_every)
     p.add_argument("--seed", type=int, default=d.seed)

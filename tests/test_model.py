@@ -171,3 +171,37 @@ def test_deconv_kernel_option(arch):
     _, maps, z = inputs(config)
     assert gan.generator(z, maps, training=True).shape == (4, 32, 32, 3)
     assert config.architecture()["deconv_kernel"] == 4  # a checkpoint of another kernel is refused
+
+
+@pytest.mark.parametrize("arch", ["ecgan", "dcgan"])
+def test_bfloat16_mixed_precision_is_close_to_float32(arch):
+    # Same seed, same weights: the first step's losses (before any update) differ only by the
+    # rounding of bfloat16's 8-bit mantissa; variables and optimiser state stay float32.
+    config = ModelConfig(arch=arch, **TINY)
+    full, mixed = KeypointGAN(config), KeypointGAN(ModelConfig(arch=arch, precision="bfloat16", **TINY))
+    images, maps, z = inputs(config, batch=8)
+    assert mixed.generator(z, maps).dtype == tf.float32 and mixed.discriminator(images, maps).dtype == tf.float32
+    a, b = full.train_step(images, maps), mixed.train_step(images, maps)
+    for name in a:
+        assert np.isfinite(float(b[name])) and float(b[name]) == pytest.approx(float(a[name]), rel=0.05, abs=0.02)
+    assert int(mixed.step) == 1
+    state = mixed.generator.variables + mixed.discriminator.variables + mixed.g_optimizer.variables
+    assert all(v.dtype in (tf.float32, tf.int64) for v in state)
+    assert config.architecture() == mixed.config.architecture()  # a float32 checkpoint resumes in bfloat16
+
+
+def test_bfloat16_search_step_is_close_to_float32():
+    from configs import SearchConfig
+    from inpaint import LatentSearch
+    from model import GANNetworks
+    config = ModelConfig(**TINY)
+    images, maps, _ = inputs(config, batch=4)
+    masks = np.ones((4, 32, 32, 1), np.float32)
+    masks[:, 8:24, 8:24] = 0
+    totals = []
+    for precision in ("float32", "bfloat16"):
+        search = LatentSearch(GANNetworks(ModelConfig(precision=precision, **TINY)), SearchConfig(batch_size=4))
+        search.start()
+        totals.append(search.run(images.numpy(), maps.numpy(), masks, 3)[0])
+    assert np.all(np.isfinite(totals[1]))
+    np.testing.assert_allclose(totals[1], totals[0], rtol=0.03)
