@@ -11,7 +11,7 @@ import dataclasses
 import json
 import os
 
-from utils import UserError, save_json
+from utils import UserError, save_json, str2bool
 
 CONFIG_NAME = "config.json"
 ARCHS = ("ecgan", "dcgan")
@@ -180,7 +180,6 @@ class EncoderTrainConfig:
 def add_search_flags(p, nIter, outDir):
     """The flags of the latent search (SearchConfig's fields, its defaults unless given here)
     and of the test faces, shared by complete.py and temporal.py."""
-    from utils import str2bool
     d = SearchConfig(nIter=nIter)
     p.add_argument("--approach", default=d.approach, choices=APPROACHES)
     for name, kind in (("lr", float), ("beta1", float), ("beta2", float), ("eps", float), ("hmcBeta", float),

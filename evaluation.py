@@ -41,6 +41,15 @@ class Shard:
                             "use fewer shards or a smaller --batch_size")
         return first, last
 
+    def take(self, count, per_batch, search, z_init):
+        """The slice of `count` units (faces, or subjects of per_batch to a search batch)
+        this shard runs. Draws and drops the random starts of the batches before it, so its
+        batches start at the z an unsharded run gives them."""
+        first, last = self.batches(-(-count // per_batch))
+        if z_init is None:
+            search.skip(first)
+        return slice(first * per_batch, min(last * per_batch, count))
+
     @property
     def suffix(self):
         return "" if self.count == 1 else f".shard{self.index}of{self.count}"
@@ -105,10 +114,8 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
     completed = os.path.join(out_dir, "completed")
     os.makedirs(completed, exist_ok=True)
     size = search.config.batch_size
-    first, last = shard.batches(-(-len(images) // size))
-    if z_init is None:
-        search.skip(first)
-    own = slice(first * size, last * size)
+    own = shard.take(len(images), size, search, z_init)
+    first = own.start // size  # batch numbers in file names are those of the unsharded run
     images, keypoint_maps, masks, names = images[own], keypoint_maps[own], masks[own], list(names)[own]
     before_db, after_db = [], []
     print(f"inpainting {len(images)} faces ({mask_name} mask) with a {gan.config.output_size}x"
@@ -167,14 +174,10 @@ def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="cente
     size_px = gan.config.output_size
     rng = np.random.default_rng(seed)
     masks = mask_lib.temporal_masks(mask_type, size_px, len(images) * k, rng)  # every subject's, as unsharded
-    per_batch = size // k
-    first, last = shard.batches(-(-len(images) // per_batch))
-    if z_init is None:
-        search.skip(first)
-    subjects = np.arange(first * per_batch, min(last * per_batch, len(images)))
-    images, keypoint_maps = images[subjects], keypoint_maps[subjects]
-    names = list(names)[first * per_batch:last * per_batch]
-    masks = masks[first * per_batch * k:(first * per_batch + len(subjects)) * k]
+    own = shard.take(len(images), size // k, search, z_init)
+    subjects = np.arange(own.start, own.stop)
+    images, keypoint_maps, names = images[own], keypoint_maps[own], list(names)[own]
+    masks = masks[own.start * k:own.stop * k]
     slots = np.repeat(np.arange(len(images)), k)
     x, maps = images[slots], keypoint_maps[slots]
     os.makedirs(out_dir, exist_ok=True)

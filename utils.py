@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -113,13 +114,11 @@ class Progress:
     rescaled by how long the finished stages really took."""
 
     def __init__(self, stages):
-        import time
-        self.clock = time.perf_counter
-        self.stages, self.done, self.start = stages, 0, self.clock()
+        self.stages, self.done, self.start = stages, 0, time.perf_counter()
         self.spent_units = 0.0
 
     def begin(self, name):
-        elapsed = self.clock() - self.start
+        elapsed = time.perf_counter() - self.start
         total_units = sum(cost for _, cost in self.stages)
         left = ""
         if self.spent_units:
@@ -132,4 +131,4 @@ class Progress:
         self.done += 1
 
     def minutes(self):
-        return (self.clock() - self.start) / 60
+        return (time.perf_counter() - self.start) / 60
