@@ -147,6 +147,8 @@ class TrainConfig:
     print_every: int = 50
     seed: int = 0            # data order and the z stream (the weights' seed is ModelConfig.seed)
     xla: bool = False
+    distribute: str = "none"  # or "mirrored", "multi_worker" (distribute.py); batch_size is then global
+    virtual_devices: int = 0  # split the CPU into this many logical devices
 
 
 @dataclasses.dataclass
@@ -175,6 +177,8 @@ class EncoderTrainConfig:
     saveInterval: int = 1000
     print_every: int = 100
     seed: int = 0
+    distribute: str = "none"  # as TrainConfig's
+    virtual_devices: int = 0
 
 
 def add_search_flags(p, nIter, outDir):
@@ -208,4 +212,18 @@ def add_search_flags(p, nIter, outDir):
                    help="split the test faces into this many parts, e.g. one per machine; then --merge")
     p.add_argument("--merge", action="store_true",
                    help="join the --num_shards parts written to --outDir into the unsharded outputs")
+    return p
+
+
+DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
+
+
+def add_distribute_flags(p):
+    """The flags of a distributed training run (distribute.py), shared by main.py and
+    train_encoder.py."""
+    p.add_argument("--distribute", default="none", choices=DISTRIBUTE_MODES,
+                   help="mirrored: every local GPU (or the --virtual_devices); multi_worker: the machines in "
+                        "TF_CONFIG. --batch_size is the global batch")
+    p.add_argument("--virtual_devices", type=int, default=0, metavar="N",
+                   help="split the CPU into N logical devices for --distribute mirrored (tests without a GPU)")
     return p

@@ -1,6 +1,9 @@
 """tf.data input pipelines: training batches from TFRecord shards, test pairs from PNGs.
 
-Images and keypoint maps leave here as float32 [B, S, S, 3] in [-1, 1].
+Training batches leave here as uint8 [B, S, S, 3] (the train steps make them [-1, 1]);
+everything else as float32 in [-1, 1]. A training run on N replicas reads the same global
+batches as one device and splits each by rows (`part`), so the run is a function of its
+seed, not of how many devices or machines train it.
 """
 import functools
 import json
@@ -20,11 +23,12 @@ def to_model_range(uint8_images):
     return from_uint8(tf.cast(uint8_images, tf.float32))
 
 
-def _decoder(records_dir, output_size):
-    """serialized example -> (image, keypoint_map), float32 [S, S, 3] in [-1, 1]. Records of
-    another size are resized (area for the photo; nearest for the map, whose colours must
-    stay exact); records of this size are only cast. The size is read from the records here:
-    inside tf.data's map the decoded shapes are unknown, so it cannot be decided there."""
+def _decoder(records_dir, output_size, to_float=True):
+    """serialized example -> (image, keypoint_map) [S, S, 3]: float32 in [-1, 1], or with
+    to_float=False uint8. Records of another size are resized (area for the photo, rounded
+    back to 8 bits for uint8; nearest for the map, whose colours must stay exact); records
+    of this size are only cast. The size is read from the records here: inside tf.data's map
+    the decoded shapes are unknown, so it cannot be decided there."""
     resize = records.record_size(records_dir)[0] != output_size
 
     def decode(serialized):
@@ -32,8 +36,10 @@ def _decoder(records_dir, output_size):
         image, keypoint_map = example["image"], example["keypoint_map"]
         if resize:
             image = tf.image.resize(tf.cast(image, tf.float32), [output_size, output_size], method="area")
+            image = image if to_float else tf.cast(tf.round(image), tf.uint8)
             keypoint_map = tf.image.resize(keypoint_map, [output_size, output_size], method="nearest")
-        image, keypoint_map = to_model_range(image), to_model_range(keypoint_map)
+        if to_float:
+            image, keypoint_map = to_model_range(image), to_model_range(keypoint_map)
         image.set_shape([output_size, output_size, 3])
         keypoint_map.set_shape([output_size, output_size, 3])
         return image, keypoint_map
@@ -61,21 +67,36 @@ def count_records(records_dir):
     return int(sum(1 for _ in tf.data.TFRecordDataset(records.shard_files(records_dir))))
 
 
-def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batches=0):
-    """One epoch of shuffled full batches; the shuffle depends on (seed, epoch) only, so a
-    resumed run sees the batches it would have seen, skipping those it already trained on.
-    Records that fit in IN_MEMORY_BYTES once decoded are decoded once per process and kept
-    (on 2 cores, decoding every epoch took a tenth of a small model's step)."""
+def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batches=0, replicas=(0, 1, 1),
+                  in_memory=None):
+    """One epoch of shuffled full batches of uint8 (image, keypoint_map); the shuffle depends
+    on (seed, epoch) only, so a resumed run sees the batches it would have seen, skipping
+    those it already trained on.
+
+    replicas=(first, local, total): for training on `total` replicas, each global batch of
+    batch_size is cut into `total` equal blocks of rows and the blocks of replicas first ..
+    first + local - 1 (one worker's) are yielded in turn, one batch each; a worker decodes
+    only its own rows. Records that fit in IN_MEMORY_BYTES once decoded are decoded once
+    per process and kept (on 2 cores, decoding every epoch took a tenth of a small model's
+    step); in_memory=False streams them whatever their size."""
     files = records.shard_files(records_dir)
-    decoded = _decoded_in_memory(records_dir, output_size, tuple((f, os.path.getmtime(f)) for f in files))
+    decoded = None
+    if in_memory is not False:
+        decoded = _decoded_in_memory(records_dir, output_size, tuple((f, os.path.getmtime(f)) for f in files))
     if decoded is not None:
         ds = tf.data.Dataset.from_tensor_slices(decoded)
     else:
         ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
     ds = ds.skip(skip_batches * batch_size)  # when streaming, skipped before decoding: cheap
+    first, local, total = replicas
+    if total > 1:
+        rows = batch_size // total
+        ds = ds.batch(batch_size, drop_remainder=True).map(
+            lambda *batch: tuple(t[first * rows:(first + local) * rows] for t in batch)).unbatch()
+        batch_size = rows
     if decoded is None:
-        ds = ds.map(_decoder(records_dir, output_size), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(_decoder(records_dir, output_size, to_float=False), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -84,13 +105,13 @@ IN_MEMORY_BYTES = 1 << 30
 
 @functools.lru_cache(maxsize=2)
 def _decoded_in_memory(records_dir, output_size, shard_stamps):
-    """(images, keypoint_maps) of every record as float32 arrays, or None when they would
+    """(images, keypoint_maps) of every record as uint8 arrays, or None when they would
     take more than IN_MEMORY_BYTES. shard_stamps (names, mtimes) key the cache, so records
     rewritten in place are decoded again."""
-    if count_records(records_dir) * 2 * output_size * output_size * 3 * 4 > IN_MEMORY_BYTES:
+    if count_records(records_dir) * 2 * output_size * output_size * 3 > IN_MEMORY_BYTES:
         return None
     ds = tf.data.TFRecordDataset([f for f, _ in shard_stamps])
-    ds = ds.map(_decoder(records_dir, output_size), num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
+    ds = ds.map(_decoder(records_dir, output_size, to_float=False), num_parallel_calls=tf.data.AUTOTUNE).batch(4096)
     parts = [(x.numpy(), k.numpy()) for x, k in ds]
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
@@ -153,13 +174,21 @@ def load_test_pairs(folder, output_size, limit=None):
     return np.stack(images), np.stack(maps), [n for n, _ in names]
 
 
-def epoch_batches(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch):
+def epoch_batches(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch,
+                  distribute=None):
     """Batches for steps start_step .. total_steps - 1, epoch by epoch, each epoch shuffled by
-    (seed, epoch): a run resumed at any step sees the batches it would have seen."""
+    (seed, epoch): a run resumed at any step sees the batches it would have seen.
+    distribute(make_dataset) -> an iterable of the step's inputs, where make_dataset(replicas)
+    is train_batches for those replicas: how a strategy gets them (distribute.py); by
+    default one device's batches."""
+    inputs = distribute or (lambda make_dataset: make_dataset((0, 1, 1)))
     step = start_step
     while step < total_steps:
         epoch, done = divmod(step, steps_per_epoch)
-        for batch in train_batches(records_dir, output_size, batch_size, seed, epoch, done):
+
+        def make_dataset(replicas, epoch=epoch, done=done):
+            return train_batches(records_dir, output_size, batch_size, seed, epoch, done, replicas)
+        for batch in inputs(make_dataset):
             yield batch
             step += 1
             if step >= total_steps or step % steps_per_epoch == 0:

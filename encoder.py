@@ -16,7 +16,9 @@ import numpy as np
 import masks as mask_lib
 from configs import EncoderConfig, load_config, save_config
 from inpaint import inpainting_loss
-from ops import PRECISIONS, Adam, ConvStack, Dense, keep_if_finite, named_variables, snapshot
+from model import uint8_to_model_range
+from ops import (PRECISIONS, Adam, ConvStack, Dense, assign, global_mean_share, keep_if_finite, named_variables,
+                 replica_rows, replica_sum, replicas, snapshot)
 from tfstart import tf
 from utils import UserError
 
@@ -51,68 +53,91 @@ def mask_bank(size, seed=0, per_type=8):
 
 
 class EncoderTrainer(tf.Module):
-    def __init__(self, gan, config, lam=0.1, l2_weight=1.0, learning_rate=1e-3, seed=0):
+    """The encoder's training state and step; built inside strategy.scope() (with the frozen
+    GAN) to train on the strategy's replicas, like model.KeypointGAN."""
+
+    def __init__(self, gan, config, lam=0.1, l2_weight=1.0, learning_rate=1e-3, seed=0, strategy=None):
         super().__init__(name="encoder_trainer")
-        self.gan, self.lam, self.l2_weight = gan, lam, l2_weight
+        self.gan, self.lam, self.l2_weight, self.seed = gan, lam, l2_weight, seed
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.encoder = Encoder(config)
         self.optimizer = Adam(named_variables(self.encoder), learning_rate, 0.9)
         self.masks = tf.constant(mask_bank(config.output_size, seed))
-        self.noise = tf.random.Generator.from_seed(seed)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.train_step = tf.function(self._train_step)
+        self.train_step = tf.function(self._distributed_step)
 
     def loss_terms(self, images, keypoint_maps, masks, training):
+        """(this replica's share of the global batch's mean loss, of its mean context loss)."""
         z = self.encoder(images, masks, keypoint_maps, training)
         total, context, _, fake = inpainting_loss(self.gan, z, images, keypoint_maps, masks, self.lam)
         l2 = tf.reduce_sum(tf.square(fake - images), axis=[1, 2, 3])
-        return tf.reduce_mean(total + self.l2_weight * l2), tf.reduce_mean(context)
+        return global_mean_share(total + self.l2_weight * l2), global_mean_share(context)
+
+    def pick_masks(self, batch_size):
+        """This replica's rows of the step's masks, one drawn from the bank per face of the
+        global batch, as a function of (seed, step) like the GAN's z."""
+        seed = tf.stack([tf.constant(self.seed, tf.int64), self.step])
+        pick = tf.random.stateless_uniform([batch_size * replicas()[1]], seed, 0, tf.shape(self.masks)[0], tf.int32)
+        return replica_rows(tf.gather(self.masks, pick))
+
+    def _distributed_step(self, images, keypoint_maps):
+        losses = self.strategy.run(self._train_step, (images, keypoint_maps))
+        return {k: self.strategy.experimental_local_results(v)[0] for k, v in losses.items()}
 
     def _train_step(self, images, keypoint_maps):
-        """One step on a mask drawn per face; a non-finite step changes nothing."""
+        """One step on uint8 faces, a mask drawn per face; a non-finite step changes nothing."""
+        images, keypoint_maps = uint8_to_model_range(images, keypoint_maps)
         state = list(self.encoder.variables) + list(self.optimizer.variables)
         saved = snapshot(state)
-        pick = self.noise.uniform_full_int([tf.shape(images)[0]], tf.int32)
-        masks = tf.gather(self.masks, tf.math.floormod(pick, tf.shape(self.masks)[0]))
+        masks = self.pick_masks(tf.shape(images)[0])
         with tf.GradientTape() as tape:
             loss, context = self.loss_terms(images, keypoint_maps, masks, True)
         variables = named_variables(self.encoder)
-        grads = tape.gradient(loss, list(variables.values()))
+        grads = replica_sum(tape.gradient(loss, list(variables.values())))
         self.optimizer.apply(variables, grads)
-        finite = keep_if_finite([loss, context] + grads, state, saved)
-        self.step.assign_add(tf.cast(finite, tf.int64))
-        return {"loss": loss, "context": context}
+        losses = replica_sum({"loss": loss, "context": context})
+        finite = keep_if_finite(list(losses.values()) + grads, state, saved)
+        assign([self.step], [self.step + tf.cast(finite, tf.int64)])
+        return losses
 
     def checkpoint(self):
-        return tf.train.Checkpoint(encoder=self.encoder, optimizer=self.optimizer, step=self.step, noise=self.noise)
+        return tf.train.Checkpoint(encoder=self.encoder, optimizer=self.optimizer, step=self.step)
 
 
 def train_encoder(config):
     """Train (or resume training) the encoder of the GAN in config.checkpoint_dir for
     config.steps steps (an EncoderTrainConfig). Returns the EncoderTrainer."""
     import dataset
+    import distribute
     from inpaint import load_model
     from training import TrainLoop
 
-    gan = load_model(config.checkpoint_dir, precision=config.precision)
+    strategy = distribute.make_strategy(config.distribute, config.virtual_devices)
+    distribute.check_batch(config.batch_size, strategy)
+    with strategy.scope():
+        gan = load_model(config.checkpoint_dir, precision=config.precision)
     size = gan.config.output_size
     dataset.check_record_size(config.train_records, size)
     architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim, ef_dim=config.ef_dim or gan.config.df_dim,
                                  conditional=gan.config.conditional, seed=config.seed, precision=config.precision)
-    trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed)
+    with strategy.scope():
+        trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed,
+                                 strategy)
     directory = os.path.join(config.checkpoint_dir, ENCODER_DIR)
-    loop = TrainLoop(trainer.checkpoint(), directory, trainer.step, max_to_keep=2)
+    loop = TrainLoop(trainer.checkpoint(), directory, trainer.step, max_to_keep=2, strategy=strategy)
     if loop.restore():
-        print(f"resumed the encoder at step {int(trainer.step)}")
-    save_config(os.path.join(directory, ENCODER_CONFIG), architecture)
+        loop.say(f"resumed the encoder at step {int(trainer.step.numpy())}")
+    if loop.chief:
+        save_config(os.path.join(directory, ENCODER_CONFIG), architecture)
     per_epoch = max(1, dataset.count_records(config.train_records) // config.batch_size)
-    step = int(trainer.step)
+    step = int(trainer.step.numpy())
     if step < config.steps:
         batches = dataset.epoch_batches(config.train_records, size, config.batch_size, config.seed + 7, step,
-                                        config.steps, per_epoch)
+                                        config.steps, per_epoch, distribute.inputs(strategy))
         loop.run(trainer.train_step, batches, config.steps, save_interval=config.saveInterval,
                  print_every=config.print_every,
                  describe=lambda step, losses: f"encoder loss {losses['loss']:.1f} context {losses['context']:.1f}")
-    print(f"encoder in {directory}")
+    loop.say(f"encoder in {directory}")
     return trainer
 
 

@@ -3,6 +3,8 @@
     python main.py --batch_size=64 --output_size=128                 # the paper's setting (GPU)
     python main.py --batch_size=64 --output_size=64 --arch dcgan     # the paper's DIP baseline
     python main.py --synthetic 2000 --output_size 32 --gf_dim 16 --df_dim 16 --max_steps 600  # CPU
+    python main.py --distribute mirrored --batch_size 256       # every local GPU, global batch 256
+    python distribute.py --workers 2 main.py --distribute multi_worker   # workers from TF_CONFIG
 
 Writes 8x8 grids of samples and their keypoint maps to samples/celebA/ every
 --sampleInterval steps, checkpoints and config.json to --checkpoint_dir every
@@ -12,7 +14,8 @@ from the last checkpoint; Ctrl-C saves one before exiting.
 import argparse
 import os
 
-from utils import run_cli, str2bool
+from configs import add_distribute_flags
+from utils import UserError, run_cli, str2bool
 
 
 def parse_args(argv=None):
@@ -54,21 +57,27 @@ def parse_args(argv=None):
                         "logits and losses; bfloat16 convs and matmuls)")
     p.add_argument("--xla", type=str2bool, nargs="?", const=True, default=False,
                    help="compile the train step with XLA (jit_compile)")
+    add_distribute_flags(p)
     return p.parse_args(argv)
 
 
 def main(args):
     from configs import ModelConfig, TrainConfig, pick
+    from distribute import make_strategy
+    strategy = make_strategy(args.distribute, args.virtual_devices)  # before TensorFlow runs anything
     if args.visualize:
         from figures import visualize
         return visualize(args.checkpoint_dir, args.train_records, os.path.join(args.sample_dir, args.dataset),
                          args.seed)
     if args.synthetic:
+        if args.distribute == "multi_worker":
+            raise UserError("--synthetic with --distribute multi_worker would have every worker write the records: "
+                            "write them first (python preprocess_train_images.py --synthetic N), then train")
         import preprocess
         preprocess.run(preprocess.write_train_records, output_dir=args.train_records, synthetic=args.synthetic,
                        seed=args.seed, size=max(args.output_size, 64))
     from training import GANTrainer
-    return GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args))).run()
+    return GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)), strategy).run()
 
 
 if __name__ == "__main__":

@@ -15,9 +15,10 @@ up to the image; D is the discriminator above on the image alone. Always uncondi
 import math
 
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
-from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, keep_if_finite,
-                 named_variables, snapshot)
+from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
+                 keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot)
 from tfstart import tf
+from utils import from_uint8
 
 
 class Generator(tf.Module):
@@ -159,56 +160,76 @@ class GANNetworks(tf.Module):
 
 
 class KeypointGAN(GANNetworks):
-    """The networks, their optimisers, the step counter and the random stream of z: the
-    training state, all of it in the checkpoint."""
+    """The networks, their optimisers and the step counter: the training state, all of it in
+    the checkpoint. Build it inside strategy.scope() to train on the strategy's replicas."""
 
     def __init__(self, config, learning_rate=2e-4, beta1=0.5, jit_compile=False, noise_seed=0,
-                 tiled_z_shortcut=True):
+                 tiled_z_shortcut=True, strategy=None):
         super().__init__(config)
-        self.tiled_z_shortcut = tiled_z_shortcut
+        self.tiled_z_shortcut, self.noise_seed = tiled_z_shortcut, noise_seed
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.g_optimizer = Adam(named_variables(self.generator), learning_rate, beta1)
         self.d_optimizer = Adam(named_variables(self.discriminator), learning_rate, beta1)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.noise = tf.random.Generator.from_seed(noise_seed)
-        self.train_step = tf.function(self._train_step, jit_compile=jit_compile)
+        self.train_step = tf.function(self._distributed_step, jit_compile=jit_compile)
 
-    def sample_z(self, batch_size):
-        return self.noise.uniform([batch_size, self.config.z_dim], -1.0, 1.0)
+    def sample_z(self, batch_size, draw):
+        """This replica's rows of the step's z for the global batch: uniform in [-1, 1], a
+        function of (noise seed, step, draw) only, so a resumed run, and a run on any
+        number of replicas, draws what one uninterrupted device would."""
+        seed = tf.stack([tf.constant(self.noise_seed, tf.int64), 2 * self.step + draw])
+        z = tf.random.stateless_uniform([batch_size * replicas()[1], self.config.z_dim], seed, -1.0, 1.0)
+        return replica_rows(z)
+
+    def _distributed_step(self, images, keypoint_maps):
+        losses = self.strategy.run(self._train_step, (images, keypoint_maps))
+        return {k: self.strategy.experimental_local_results(v)[0] for k, v in losses.items()}
 
     def _train_step(self, images, keypoint_maps):
-        """One D update, then one G update with a fresh z (the original's schedule).
-        images, keypoint_maps: [B, S, S, 3] in [-1, 1]. Returns the four losses. A step with
-        a non-finite loss or gradient changes nothing (weights, moments, batch-norm
+        """One D update, then one G update with a fresh z (the original's schedule), on this
+        replica's part of the global batch. images, keypoint_maps: uint8 [B, S, S, 3],
+        made [-1, 1] here. Returns the four losses over the global batch. A step with a
+        non-finite loss or gradient changes nothing (weights, moments, batch-norm
         statistics and the step counter stay as they were), so a run stopped there can be
         saved and resumed from its last finite state."""
+        images, keypoint_maps = uint8_to_model_range(images, keypoint_maps)
         state = [v for m in (self.generator, self.discriminator, self.g_optimizer, self.d_optimizer)
                  for v in m.variables]
         saved = snapshot(state)
         batch = tf.shape(images)[0]
-        fake = self.generator(self.sample_z(batch), keypoint_maps, True, self.tiled_z_shortcut)
+        fake = self.generator(self.sample_z(batch, 0), keypoint_maps, True, self.tiled_z_shortcut)
         with tf.GradientTape() as tape:
-            d_loss_real = tf.reduce_mean(bce(self.discriminator(images, keypoint_maps, True), 1.0))
-            d_loss_fake = tf.reduce_mean(bce(self.discriminator(fake, keypoint_maps, True), 0.0))
+            d_loss_real = global_mean_share(bce(self.discriminator(images, keypoint_maps, True), 1.0))
+            d_loss_fake = global_mean_share(bce(self.discriminator(fake, keypoint_maps, True), 0.0))
             d_loss = d_loss_real + d_loss_fake
         d_vars = named_variables(self.discriminator)
-        d_grads = tape.gradient(d_loss, list(d_vars.values()))
+        d_grads = replica_sum(tape.gradient(d_loss, list(d_vars.values())))
         self.d_optimizer.apply(d_vars, d_grads)
 
         with tf.GradientTape() as tape:
-            fake = self.generator(self.sample_z(batch), keypoint_maps, True, self.tiled_z_shortcut)
-            g_loss = tf.reduce_mean(bce(self.discriminator(fake, keypoint_maps, True), 1.0))
+            fake = self.generator(self.sample_z(batch, 1), keypoint_maps, True, self.tiled_z_shortcut)
+            g_loss = global_mean_share(bce(self.discriminator(fake, keypoint_maps, True), 1.0))
         g_vars = named_variables(self.generator)
-        g_grads = tape.gradient(g_loss, list(g_vars.values()))
+        g_grads = replica_sum(tape.gradient(g_loss, list(g_vars.values())))
         self.g_optimizer.apply(g_vars, g_grads)
-        losses = {"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake, "g_loss": g_loss}
+        losses = replica_sum({"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
+                              "g_loss": g_loss})
         finite = keep_if_finite(list(losses.values()) + d_grads + g_grads, state, saved)
-        self.step.assign_add(tf.cast(finite, tf.int64))
+        assign([self.step], [self.step + tf.cast(finite, tf.int64)])
         return losses
 
     def checkpoint(self):
         return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
-                                   g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer,
-                                   step=self.step, noise=self.noise)
+                                   g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+
+
+def uint8_to_model_range(*batches):
+    """The train steps' uint8 inputs (the pipeline keeps them so, a quarter of float32's
+    bytes to move and keep) as float32 in [-1, 1]."""
+    for batch in batches:
+        if batch.dtype != tf.uint8:
+            raise TypeError(f"train steps take uint8 batches (dataset.train_batches), not {batch.dtype.name}")
+    return [from_uint8(tf.cast(batch, tf.float32)) for batch in batches]
 
 
 def count_parameters(module):

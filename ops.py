@@ -5,6 +5,13 @@ same for a seed whatever order its layers are built in. Tensors are NHWC. Mixed 
 variables stay float32; a layer built with compute_dtype bfloat16 casts its input and
 weights and computes in bfloat16 (batch norm keeps its statistics in float32). Each layer counts
 its own FLOPs (2 x multiply-adds per image), so the accounting follows the architecture.
+
+Distribution (tf.distribute): the layers and the optimiser run unchanged on one device and
+inside `strategy.run` on N replicas. Batch norm then takes its statistics over the global
+batch (synchronised), gradients are summed over the replicas before the optimiser sees
+them, and every variable is written through `assign`, which each replica does on its own
+copy with the value it computed (the same on every replica), so no weights are sent
+between devices. Outside a strategy these helpers are plain assignments and identities.
 """
 import math
 
@@ -13,6 +20,66 @@ from tfstart import tf
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 PRECISIONS = {"float32": tf.float32, "bfloat16": tf.bfloat16}
+
+
+def replicas():
+    """(this replica's index, the number of replicas training in sync): (0, 1) on one device."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 0, 1
+    return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+
+def replica_sum(x):
+    """x summed over the replicas (x itself on one device). Its gradient is the sum of the
+    replicas' gradients, so a statistic through it is differentiated as over the global batch."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return x
+    return tf.nest.map_structure(lambda t: context.all_reduce(tf.distribute.ReduceOp.SUM, t), x)
+
+
+def global_mean_share(per_example):
+    """This replica's share of the mean over the global batch of per-example values: the
+    shares sum over the replicas to that mean, so gradients of the shares, summed over the
+    replicas, are the global batch's gradient. (The mean itself on one device.)"""
+    _, count = replicas()
+    return tf.reduce_mean(per_example) if count == 1 else tf.reduce_mean(per_example) / count
+
+
+def replica_rows(x):
+    """This replica's rows of a tensor made whole on every replica (replica r of R takes the
+    r-th of R equal blocks of rows, as the input pipeline splits each global batch)."""
+    index, count = replicas()
+    if count == 1:
+        return x
+    rows = tf.shape(x)[0] // count
+    return x[index * rows:(index + 1) * rows]
+
+
+def assign(variables, values, unless=None):
+    """variable.assign(value) for each pair; with `unless` (a boolean tensor), only where it is
+    false. Inside strategy.run each replica writes its own copy with its own value: the
+    values must be the same on every replica (computed from summed gradients and
+    synchronised statistics), which lets the copies stay equal with no weights sent."""
+    variables, values = list(variables), list(values)
+
+    def write(pairs, skip):
+        def do():
+            for variable, value in pairs:
+                variable.assign(value)
+        if skip is None:
+            do()
+        else:
+            tf.cond(skip, lambda: None, do)
+
+    if not tf.distribute.has_strategy() or tf.distribute.in_cross_replica_context():
+        return write(zip(variables, values), unless)
+
+    def per_device(strategy, values, unless):
+        for variable, value in zip(variables, values):
+            strategy.extended.update(variable, lambda v, x, u: write([(v, x)], u), args=(value, unless), group=False)
+    tf.distribute.get_replica_context().merge_call(per_device, args=(values, unless))
 
 
 def _normal(shape, stddev, seed, truncated=False):
@@ -95,12 +162,26 @@ class BatchNorm(tf.Module):
         mantissa: too few for a variance); the result in x's dtype."""
         dtype, x = x.dtype, tf.cast(x, tf.float32)
         if training:
-            mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
-            self.moving_mean.assign(BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean)
-            self.moving_variance.assign(BN_MOMENTUM * self.moving_variance + (1 - BN_MOMENTUM) * variance)
+            mean, variance = self.batch_moments(x)
+            assign([self.moving_mean, self.moving_variance],
+                   [BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean,
+                    BN_MOMENTUM * self.moving_variance + (1 - BN_MOMENTUM) * variance])
         else:
             mean, variance = self.moving_mean, self.moving_variance
         return tf.cast(tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON), dtype)
+
+    @staticmethod
+    def batch_moments(x):
+        """Mean and variance over N, H, W of the global batch: on N replicas, two passes of
+        sums over all of them (synchronised batch norm, so N replicas at global batch B
+        normalise as one device at B); the variance's pass, like tf.nn.moments, takes the
+        mean as a constant."""
+        if replicas()[1] == 1:
+            return tf.nn.moments(x, axes=[0, 1, 2])
+        count = replica_sum(tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32))
+        mean = replica_sum(tf.reduce_sum(x, axis=[0, 1, 2])) / count
+        deviation = tf.square(x - tf.stop_gradient(mean))
+        return mean, replica_sum(tf.reduce_sum(deviation, axis=[0, 1, 2])) / count
 
 
 def lrelu(x, leak=0.1):
@@ -163,15 +244,18 @@ class Adam(tf.Module):
             slot.assign(tf.zeros_like(slot))
 
     def apply(self, variables, gradients):
-        """One step of each variable of {name: variable} along its gradient (same order)."""
-        self.iterations.assign_add(1)
-        t = tf.cast(self.iterations, tf.float32)
+        """One step of each variable of {name: variable} along its gradient (same order);
+        on N replicas the gradients must already be summed over them (replica_sum)."""
+        iterations = self.iterations + 1
+        t = tf.cast(iterations, tf.float32)
         step = self.learning_rate * tf.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        targets, values = [self.iterations], [iterations]
         for (name, var), grad in zip(variables.items(), gradients):
-            m, v = self.m[name], self.v[name]
-            m.assign(self.beta1 * m + (1 - self.beta1) * grad)
-            v.assign(self.beta2 * v + (1 - self.beta2) * tf.square(grad))
-            var.assign_sub(step * m / (tf.sqrt(v) + self.epsilon))
+            m = self.beta1 * self.m[name] + (1 - self.beta1) * grad
+            v = self.beta2 * self.v[name] + (1 - self.beta2) * tf.square(grad)
+            targets += [self.m[name], self.v[name], var]
+            values += [m, v, var - step * m / (tf.sqrt(v) + self.epsilon)]
+        assign(targets, values)
 
 
 def snapshot(variables):
@@ -185,9 +269,5 @@ def keep_if_finite(tensors, variables, saved):
     # One sum per tensor: a sum is finite only if every element is (an overflow of finite
     # values to inf would also stop the step, harmlessly).
     finite = tf.math.is_finite(tf.add_n([tf.reduce_sum(t) for t in tensors]))
-
-    def undo():
-        for variable, value in zip(variables, saved):
-            variable.assign(value)
-    tf.cond(finite, lambda: None, undo)
+    assign(variables, saved, unless=finite)
     return finite

@@ -8,7 +8,7 @@ Ctrl-C, and encoder.json); re-running resumes where the run stopped, mid-epoch.
 """
 import argparse
 
-from configs import EncoderTrainConfig, pick
+from configs import EncoderTrainConfig, add_distribute_flags, pick
 from utils import run_cli
 
 
@@ -29,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--saveInterval", type=int, default=d.saveInterval)
     p.add_argument("--print_every", type=int, default=d.print_every)
     p.add_argument("--seed", type=int, default=d.seed)
+    add_distribute_flags(p)
     return p.parse_args(argv)
 
 

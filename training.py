@@ -5,7 +5,8 @@ It restores the latest checkpoint of its folder (every object must match), train
 saved step to the last one on batches that continue mid-epoch where the run stopped,
 saves every saveInterval steps and at the end, on Ctrl-C, and when a loss turns
 non-finite: the train steps leave no trace of a non-finite step (see
-model.KeypointGAN._train_step), so what is saved then is the last finite state.
+model.KeypointGAN._train_step), so what is saved then is the last finite state. Under a
+multi-worker strategy only the chief writes the run's folder and prints (distribute.py).
 """
 import math
 import os
@@ -14,6 +15,7 @@ import time
 import numpy as np
 
 import dataset
+import distribute
 from configs import CONFIG_NAME, ModelConfig
 from model import KeypointGAN
 from tfstart import tf
@@ -23,13 +25,22 @@ from utils import UserError, image_grid, save_image
 class TrainLoop:
     """Checkpoints of one training state (a tf.train.Checkpoint with its step counter)."""
 
-    def __init__(self, checkpoint, directory, step, max_to_keep=3):
-        self.checkpoint, self.step = checkpoint, step
-        self.manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=max_to_keep)
+    def __init__(self, checkpoint, directory, step, max_to_keep=3, strategy=None):
+        strategy = strategy or tf.distribute.get_strategy()
+        self.checkpoint, self.step, self.directory = checkpoint, step, directory
+        self.chief = distribute.is_chief(strategy)
+        self.scratch = None if self.chief else distribute.scratch_dir(directory, strategy)
+        self.manager = tf.train.CheckpointManager(checkpoint, self.scratch or directory, max_to_keep=max_to_keep)
+        self.saved_step = None  # the same on every worker, so all of them save, or none
+        self.say = print if self.chief else (lambda *args, **kwargs: None)
+
+    @property
+    def latest(self):
+        return tf.train.latest_checkpoint(self.directory)
 
     def restore(self):
         """Resume from the latest checkpoint, if any; every object must be found in it."""
-        latest = self.manager.latest_checkpoint
+        latest = self.latest
         if latest is None:
             return False
         status = None
@@ -43,21 +54,25 @@ class TrainLoop:
                             "model, or a checkpoint from before optimiser moments were keyed by weight name, whose "
                             "G and D still load for complete.py and temporal.py); train in another "
                             "--checkpoint_dir") from None
+        self.saved_step = int(self.step.numpy())
         return True
 
     def save(self):
-        """Save the current state, unless the latest checkpoint already is this step."""
-        number = int(self.step)
-        latest = self.manager.latest_checkpoint
-        if latest is None or not latest.endswith(f"-{number}"):
+        """Save the current state, unless it was restored or saved at this step; returns the
+        run's latest checkpoint (the chief's)."""
+        number = int(self.step.numpy())
+        if number != self.saved_step:
             self.manager.save(checkpoint_number=number)
-        return self.manager.latest_checkpoint
+            self.saved_step = number
+            if self.scratch:
+                distribute.remove_scratch(self.scratch)
+        return os.path.join(self.directory, f"ckpt-{number}")
 
     def run(self, train_step, batches, total_steps, *, save_interval, print_every, describe, on_step=None):
         """train_step(*batch) -> {name: loss} for each batch until total_steps; describe(step,
         losses) -> the text of a progress line; on_step(step, losses) after each step.
         Returns the steps trained."""
-        step = first = int(self.step)
+        step = first = int(self.step.numpy())
         started = window = time.perf_counter()
         try:
             for batch in batches:
@@ -68,32 +83,37 @@ class TrainLoop:
                     raise UserError(f"{bad[0]} became {losses[bad[0]]} at step {step + 1}: stopped before applying "
                                     f"it; saved {path}, the last finite state. Try a lower --learning_rate, then "
                                     "run the same command to resume")
-                step = int(self.step)
+                step = int(self.step.numpy())
                 if on_step is not None:
                     on_step(step, losses)
                 if step % print_every == 0 or step == total_steps:
                     now = time.perf_counter()
                     per_step = (now - window) / (step - max(first, step - print_every) or 1)
                     window = now
-                    print(f"step {step}/{total_steps} {describe(step, losses)}  {per_step:.3f} s/step, "
-                          f"{per_step * (total_steps - step) / 60:.1f} min left", flush=True)
+                    self.say(f"step {step}/{total_steps} {describe(step, losses)}  {per_step:.3f} s/step, "
+                             f"{per_step * (total_steps - step) / 60:.1f} min left", flush=True)
                 if step % save_interval == 0 or step == total_steps:
                     self.save()
         except KeyboardInterrupt:
             path = self.save()
-            raise UserError(f"interrupted at step {int(self.step)}; saved {path}. Run the same command again "
+            raise UserError(f"interrupted at step {int(self.step.numpy())}; saved {path}. Run the same command again "
                             "to resume") from None
-        print(f"done: {step - first} steps in {time.perf_counter() - started:.0f} s; checkpoint "
-              f"{self.manager.latest_checkpoint}")
+        self.say(f"done: {step - first} steps in {time.perf_counter() - started:.0f} s; checkpoint {self.latest}")
         return step - first
 
 
 class GANTrainer:
-    """The training run of main.py: model, data, checkpoints and outputs of one run folder."""
+    """The training run of main.py: model, data, checkpoints and outputs of one run folder,
+    on one device or on the replicas of `strategy` (distribute.make_strategy)."""
 
-    def __init__(self, model_config, config):
+    def __init__(self, model_config, config, strategy=None):
         self.config, self.train_config = model_config, config
         c = config
+        self.strategy = strategy = strategy or tf.distribute.get_strategy()
+        distribute.check_batch(c.batch_size, strategy)
+        if c.xla and distribute.replica_count(strategy) > 1:
+            raise UserError("--xla compiles one device's step; it does not compile a step over replicas "
+                            "(tf.distribute's cross-replica calls): drop --xla or --distribute")
         tf.random.set_seed(c.seed)
         if os.path.exists(os.path.join(c.checkpoint_dir, CONFIG_NAME)):
             model_config.check_same_architecture(ModelConfig.load(c.checkpoint_dir), c.checkpoint_dir)
@@ -108,11 +128,15 @@ class GANTrainer:
         if c.max_steps:
             self.total_steps = min(self.total_steps, c.max_steps)
 
-        self.gan = KeypointGAN(model_config, c.learning_rate, c.beta1, jit_compile=c.xla, noise_seed=c.seed)
-        self.loop = TrainLoop(self.gan.checkpoint(), c.checkpoint_dir, self.gan.step)
+        with strategy.scope():
+            self.gan = KeypointGAN(model_config, c.learning_rate, c.beta1, jit_compile=c.xla, noise_seed=c.seed,
+                                   strategy=strategy)
+        self.loop = TrainLoop(self.gan.checkpoint(), c.checkpoint_dir, self.gan.step, strategy=strategy)
+        self.chief, self.say = self.loop.chief, self.loop.say
         if self.loop.restore():
-            print(f"resumed from {self.loop.manager.latest_checkpoint} at step {int(self.gan.step)}")
-        model_config.save(c.checkpoint_dir)
+            self.say(f"resumed from {self.loop.latest} at step {int(self.gan.step.numpy())}")
+        if self.chief:
+            model_config.save(c.checkpoint_dir)
 
         # Fixed inputs for the sample grids, so grids are comparable over the run.
         count = min(64, self.num_faces)
@@ -121,7 +145,7 @@ class GANTrainer:
                                     tf.float32)
         self.sampler = tf.function(lambda z, k: self.gan.generator(z, k, training=False))
         self.samples_dir = os.path.join(c.sample_dir, c.dataset)
-        self.writer = tf.summary.create_file_writer(c.log_dir)
+        self.writer = tf.summary.create_file_writer(c.log_dir) if self.chief else tf.summary.create_noop_writer()
 
     def save_samples(self, step):
         images = self.sampler(self.sample_z, self.sample_maps).numpy()
@@ -137,7 +161,7 @@ class GANTrainer:
         with self.writer.as_default():
             for name, value in losses.items():
                 tf.summary.scalar(name, value, step=step)
-        if step % self.train_config.sampleInterval == 0 or step == self.total_steps:
+        if self.chief and (step % self.train_config.sampleInterval == 0 or step == self.total_steps):
             self.save_samples(step)
 
     def describe(self, step, losses):
@@ -146,19 +170,21 @@ class GANTrainer:
 
     def run(self):
         c, m = self.train_config, self.config
-        step = int(self.gan.step)
+        step = int(self.gan.step.numpy())
         if step >= self.total_steps:
-            print(f"already trained {step} of {self.total_steps} steps; raise --epoch or --max_steps to go on")
+            self.say(f"already trained {step} of {self.total_steps} steps; raise --epoch or --max_steps to go on")
             return self
-        print(f"training {'conditioned' if m.conditional else 'unconditioned'} {m.arch} {m.output_size}x"
-              f"{m.output_size} on {self.num_faces} faces: steps {step} -> {self.total_steps} "
-              f"({self.steps_per_epoch} per epoch), batch {c.batch_size}")
+        replicas = distribute.replica_count(self.strategy)
+        self.say(f"training {'conditioned' if m.conditional else 'unconditioned'} {m.arch} {m.output_size}x"
+                 f"{m.output_size} on {self.num_faces} faces: steps {step} -> {self.total_steps} "
+                 f"({self.steps_per_epoch} per epoch), batch {c.batch_size}"
+                 + (f" over {replicas} replicas" if replicas > 1 else ""))
         batches = dataset.epoch_batches(c.train_records, m.output_size, c.batch_size, c.seed, step,
-                                        self.total_steps, self.steps_per_epoch)
+                                        self.total_steps, self.steps_per_epoch, distribute.inputs(self.strategy))
         try:
             self.loop.run(self.gan.train_step, batches, self.total_steps, save_interval=c.saveInterval,
                           print_every=c.print_every, describe=self.describe, on_step=self.after_step)
         finally:
             self.writer.flush()
-        print(f"samples in {self.samples_dir}")
+        self.say(f"samples in {self.samples_dir}")
         return self

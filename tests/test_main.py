@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import main
 import preprocess_train_images
@@ -106,18 +107,23 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(records_dir, tmp_pat
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
-def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_path):
+def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_path, monkeypatch):
+    import model
     from configs import ModelConfig, TrainConfig, pick
     from training import GANTrainer
+    # uint8 batches hold no NaN, so the step's conversion to floats is poisoned on demand.
+    poison, convert = tf.Variable(0.0), model.uint8_to_model_range
+    monkeypatch.setattr(model, "uint8_to_model_range",
+                        lambda *batches: [b + tf.where(poison > 0, np.nan, 0.0) for b in convert(*batches)])
     args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100")
     trainer = GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)))
     real_step, calls, before = trainer.gan.train_step, [], {}
 
     def poisoned(images, maps):
         calls.append(1)
-        if len(calls) == 4:  # a batch with a NaN pixel makes every loss of this step NaN
+        poison.assign(float(len(calls) == 4))  # NaN pixels make every loss of step 4 NaN
+        if len(calls) == 4:
             before.update(every_variable(trainer.gan))
-            images = images * np.where(np.arange(images.shape[0]) == 0, np.nan, 1.0)[:, None, None, None]
         return real_step(images, maps)
 
     trainer.gan.train_step = poisoned
@@ -128,6 +134,7 @@ def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_pa
     after = every_variable(trainer.gan)
     for name in before:  # weights, Adam moments and batch-norm statistics untouched by the NaN step
         np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    poison.assign(0.0)
     resumed = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100"))
     assert int(resumed.gan.step) == 6 and all(np.isfinite(v).all() for v in every_variable(resumed.gan).values())
 
@@ -180,9 +187,9 @@ def test_records_are_resized_only_when_their_size_differs(records_dir):
     np.testing.assert_allclose(images[0].numpy(), (stored["image"] / 127.5 - 1).astype(np.float32), atol=1e-6)
     np.testing.assert_allclose(maps[0].numpy(), (stored["keypoint_map"] / 127.5 - 1).astype(np.float32), atol=1e-6)
     images, maps = next(iter(dataset.train_batches(records_dir, 32, 4, 0, 0)))
-    assert images.shape == (4, 32, 32, 3)
+    assert images.shape == (4, 32, 32, 3) and images.dtype == maps.dtype == tf.uint8  # uint8 until the step
     # Nearest-neighbour for maps: every colour is one the map was drawn with.
-    colours = {tuple(c) for c in np.rint((maps.numpy() + 1) * 127.5).reshape(-1, 3).astype(int)}
+    colours = {tuple(c) for c in maps.numpy().reshape(-1, 3)}
     stored_colours = {tuple(c) for c in stored["keypoint_map"].reshape(-1, 3)}
     assert tuple(BACKGROUND) in colours and len(colours) <= 9 and len(stored_colours) <= 9
 

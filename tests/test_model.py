@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from model import (DCGANGenerator, Discriminator, Generator, KeypointGAN, ModelConfig, count_parameters,
                    flops_per_image)
-from utils import UserError
+from utils import UserError, to_uint8
 
 TINY = dict(output_size=32, gf_dim=8, df_dim=8)
 
@@ -14,6 +14,11 @@ def inputs(config, batch=4, seed=0):
     shape = (batch, config.output_size, config.output_size, 3)
     return (tf.constant(rng.uniform(-1, 1, shape), tf.float32), tf.constant(rng.uniform(-1, 1, shape), tf.float32),
             tf.constant(rng.uniform(-1, 1, (batch, config.z_dim)), tf.float32))
+
+
+def uint8(*batches):
+    """Float batches in [-1, 1] as the uint8 batches the train steps take."""
+    return [tf.constant(to_uint8(b)) for b in batches]
 
 
 def test_shapes_and_ranges():
@@ -64,7 +69,7 @@ def test_unconditioned_model_takes_no_keypoint_map():
     assert gan.discriminator.convs[0].w.shape[2] == 3
     images, maps, z = inputs(config)
     np.testing.assert_allclose(gan.generator(z, None), gan.generator(z, maps), atol=1e-6)
-    losses = gan.train_step(images, maps)
+    losses = gan.train_step(*uint8(images, maps))
     assert np.isfinite(float(losses["g_loss"]))
 
 
@@ -75,7 +80,7 @@ def test_train_step_updates_both_networks_and_stays_finite():
     g_before = [v.numpy() for v in gan.generator.trainable_variables]
     d_before = [v.numpy() for v in gan.discriminator.trainable_variables]
     for _ in range(3):
-        losses = gan.train_step(images, maps)
+        losses = gan.train_step(*uint8(images, maps))
     assert all(np.isfinite(float(v)) for v in losses.values())
     assert float(losses["d_loss"]) == pytest.approx(float(losses["d_loss_real"] + losses["d_loss_fake"]), rel=1e-5)
     assert all(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_variables))
@@ -87,9 +92,9 @@ def test_discriminator_learns_real_from_fake():
     config = ModelConfig(**TINY)
     gan = KeypointGAN(config)
     images, maps, _ = inputs(config, batch=16)
-    first = float(gan.train_step(images, maps)["d_loss_real"])
+    first = float(gan.train_step(*uint8(images, maps))["d_loss_real"])
     for _ in range(15):
-        last = float(gan.train_step(images, maps)["d_loss_real"])
+        last = float(gan.train_step(*uint8(images, maps))["d_loss_real"])
     assert last < first
 
 
@@ -131,7 +136,7 @@ def test_dcgan_shapes_ranges_and_training(size):
     fake = gan.generator(z, None, training=True)
     assert float(tf.reduce_max(tf.abs(fake[0] - fake[1]))) > 1e-3
     g_before = [v.numpy() for v in gan.generator.trainable_variables]
-    losses = gan.train_step(images, maps)
+    losses = gan.train_step(*uint8(images, maps))
     assert all(np.isfinite(float(v)) for v in losses.values())
     assert all(not np.array_equal(a, b.numpy()) for a, b in zip(g_before, gan.generator.trainable_variables))
 
@@ -181,7 +186,7 @@ def test_bfloat16_mixed_precision_is_close_to_float32(arch):
     full, mixed = KeypointGAN(config), KeypointGAN(ModelConfig(arch=arch, precision="bfloat16", **TINY))
     images, maps, z = inputs(config, batch=8)
     assert mixed.generator(z, maps).dtype == tf.float32 and mixed.discriminator(images, maps).dtype == tf.float32
-    a, b = full.train_step(images, maps), mixed.train_step(images, maps)
+    a, b = full.train_step(*uint8(images, maps)), mixed.train_step(*uint8(images, maps))
     for name in a:
         assert np.isfinite(float(b[name])) and float(b[name]) == pytest.approx(float(a[name]), rel=0.05, abs=0.02)
     assert int(mixed.step) == 1

@@ -1,0 +1,146 @@
+"""tf.distribute for the training runs (main.py, train_encoder.py): the strategy that
+--distribute and --virtual_devices ask for, which process writes, and how each worker
+gets its replicas' rows of every global batch.
+
+    --distribute none          one device (the default)
+    --distribute mirrored      every local GPU; without one, the CPU's logical devices
+    --distribute multi_worker  the machines listed in TF_CONFIG, each with its local GPUs
+    --virtual_devices N        split the CPU into N logical devices (tests, no GPU needed)
+
+--batch_size is the global batch. Batch norm is synchronised and gradients are summed over
+the replicas (ops.py), and every replica reads its rows of the same global batches one
+device would (dataset.train_batches), so N replicas train as one device at the same batch,
+and a run can resume on another number of devices. The chief writes checkpoints, samples,
+logs and config.json; the other workers save to a scratch folder that is removed at once
+(tf.distribute's saving protocol wants every worker to save). The checkpoint folder must
+be one every worker can read, to resume. The latent search and blending stay per device.
+
+As a script, it starts a multi-worker run's workers on this host (each with its TF_CONFIG):
+    python distribute.py --workers 2 main.py --distribute multi_worker --max_steps 100
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+from configs import DISTRIBUTE_MODES
+from tfstart import tf
+from utils import UserError
+
+
+def make_strategy(mode="none", virtual_devices=0):
+    """The strategy for a training run. Create it first thing in a process: TensorFlow fixes
+    its devices and collective ops when it first runs anything."""
+    if virtual_devices:
+        split_cpu(virtual_devices)
+    if mode == "none":
+        return tf.distribute.get_strategy()
+    if mode == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if mode == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise UserError("--distribute multi_worker needs TF_CONFIG set on every machine (its cluster and this "
+                            "task), e.g. from `python distribute.py --workers 2 main.py ...` on one host")
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (ValueError, KeyError, json.JSONDecodeError) as error:
+            raise UserError(f"TF_CONFIG is not a cluster TensorFlow can use ({error}): see "
+                            "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
+    raise UserError(f"unknown --distribute {mode}: use {', '.join(DISTRIBUTE_MODES)}")
+
+
+def split_cpu(count):
+    """Split the CPU into `count` logical devices, which MirroredStrategy then trains on."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:
+        if len(tf.config.list_logical_devices("CPU")) != count:
+            raise UserError(f"--virtual_devices {count}: TensorFlow had already started its devices; split the CPU "
+                            "first thing in the process") from None
+
+
+def replica_count(strategy):
+    return strategy.num_replicas_in_sync
+
+
+def check_batch(batch_size, strategy):
+    """The global batch must split evenly over the replicas."""
+    count = replica_count(strategy)
+    if batch_size % count:
+        raise UserError(f"--batch_size {batch_size} (the global batch) does not split over {count} replicas: "
+                        f"use a multiple of {count}")
+
+
+def is_chief(strategy):
+    """Whether this process writes the run's files: always, unless it is a multi-worker task
+    other than the chief (the task "chief", else worker 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def scratch_dir(directory, strategy):
+    """Where a worker other than the chief saves its checkpoints (removed after each save)."""
+    return os.path.join(directory, f".worker{strategy.cluster_resolver.task_id}")
+
+
+def inputs(strategy):
+    """The `distribute` argument of dataset.epoch_batches for this strategy: each worker's
+    dataset yields the batches of its local replicas, in replica order (tf.distribute hands
+    a worker's batches to its replicas in turn). None on one device."""
+    if replica_count(strategy) == 1:
+        return None
+
+    def distribute(make_dataset):
+        def dataset_fn(context):
+            local = context.num_replicas_in_sync // context.num_input_pipelines
+            return make_dataset((context.input_pipeline_id * local, local, context.num_replicas_in_sync))
+        return strategy.distribute_datasets_from_function(dataset_fn)
+    return distribute
+
+
+def local_cluster(workers):
+    """TF_CONFIG values for `workers` processes on this host, on ports the OS says are free."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
+
+
+def remove_scratch(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="start the workers of a multi-worker run on this host")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("script", help="main.py or train_encoder.py")
+    p.add_argument("script_args", nargs=argparse.REMAINDER, help="its flags, with --distribute multi_worker")
+    return p.parse_args(argv)
+
+
+def main(args):
+    """Run `workers` copies of the script, each with its TF_CONFIG; the exit code is the worst."""
+    if "multi_worker" not in args.script_args:
+        raise UserError("pass the script --distribute multi_worker, or its copies train alone")
+    workers = [subprocess.Popen([sys.executable, args.script, *args.script_args], env=dict(os.environ, TF_CONFIG=c))
+               for c in local_cluster(args.workers)]
+    return max(w.wait() for w in workers)
+
+
+if __name__ == "__main__":
+    from utils import run_cli
+    sys.exit(run_cli(main, parse_args))
