@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 from configs import DISTRIBUTE_MODES
 from tfstart import tf
@@ -47,7 +48,7 @@ def make_strategy(mode="none", virtual_devices=0):
                             "task), e.g. from `python distribute.py --workers 2 main.py ...` on one host")
         try:
             return tf.distribute.MultiWorkerMirroredStrategy()
-        except (ValueError, KeyError, json.JSONDecodeError) as error:
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
             raise UserError(f"TF_CONFIG is not a cluster TensorFlow can use ({error}): see "
                             "https://www.tensorflow.org/guide/distributed_training#TF_CONFIG") from None
     raise UserError(f"unknown --distribute {mode}: use {', '.join(DISTRIBUTE_MODES)}")
@@ -133,12 +134,19 @@ def parse_args(argv=None):
 
 
 def main(args):
-    """Run `workers` copies of the script, each with its TF_CONFIG; the exit code is the worst."""
+    """Run `workers` copies of the script, each with its TF_CONFIG; the exit code is the
+    worst. A worker that fails stops the others (they would wait for it forever)."""
     if "multi_worker" not in args.script_args:
         raise UserError("pass the script --distribute multi_worker, or its copies train alone")
     workers = [subprocess.Popen([sys.executable, args.script, *args.script_args], env=dict(os.environ, TF_CONFIG=c))
                for c in local_cluster(args.workers)]
-    return max(w.wait() for w in workers)
+    while any(w.poll() is None for w in workers):
+        if any(w.returncode for w in workers):
+            for w in workers:
+                if w.poll() is None:
+                    w.terminate()
+        time.sleep(0.5)
+    return max(w.returncode for w in workers)
 
 
 if __name__ == "__main__":

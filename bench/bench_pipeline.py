@@ -39,23 +39,28 @@ def images_per_second(records, size, batch_size, epochs, in_memory):
     return count / (time.perf_counter() - start)
 
 
-def main(args):
+def measure(faces, epochs, batch_size):
+    """[(model size, records size, "streamed" or "in memory", images/s, images/s per core)]."""
     cores = os.cpu_count()
     rows = []
     with tempfile.TemporaryDirectory() as root:
         for records_size in (64, 128):
-            records = os.path.join(root, f"records{records_size}")
-            preprocess.run(preprocess.write_train_records, output_dir=records, synthetic=args.faces,
-                           size=records_size, processes=cores)
-        print(f"{args.faces} faces, batch {args.batch_size}, {cores} cores")
+            preprocess.run(preprocess.write_train_records, output_dir=os.path.join(root, f"records{records_size}"),
+                           synthetic=faces, size=records_size, processes=cores)
         for size, records_size in ((64, 64), (64, 128), (128, 128)):
-            records = os.path.join(root, f"records{records_size}")
             for in_memory in (False, True):
-                rate = images_per_second(records, size, args.batch_size, args.epochs, in_memory)
-                how = "in memory" if in_memory else "streamed"
-                rows.append((size, records_size, how, rate, rate / cores))
-                print(f"{size:4d} px from {records_size:3d} px records, {how:9s}: {rate:8.0f} images/s, "
-                      f"{rate / cores:7.0f} per core", flush=True)
+                rate = images_per_second(os.path.join(root, f"records{records_size}"), size, batch_size, epochs,
+                                         in_memory)
+                rows.append((size, records_size, "in memory" if in_memory else "streamed", rate, rate / cores))
+    return rows
+
+
+def main(args):
+    rows = measure(args.faces, args.epochs, args.batch_size)
+    print(f"{args.faces} faces, batch {args.batch_size}, {os.cpu_count()} cores")
+    for size, records_size, how, rate, per_core in rows:
+        print(f"{size:4d} px from {records_size:3d} px records, {how:9s}: {rate:8.0f} images/s, "
+              f"{per_core:7.0f} per core")
     return rows
 
 

@@ -5,7 +5,8 @@
 
 Training step and z-iteration are timed against their FLOP floor at this machine's measured
 float32 matmul peak; Poisson blending against a per-pixel-loop baseline; preprocessing as
-images per second with 1 and 2 processes; last, each model of experiments.py at its CPU
+images per second with 1 and 2 processes; the training input pipeline's images per second
+(bench_pipeline.py); last, each model of experiments.py at its CPU
 settings (bench_budget.py).
 """
 import argparse
@@ -15,7 +16,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import bench_blend, bench_budget, bench_preprocess, bench_search, bench_train  # noqa: E402
+from bench import bench_blend, bench_budget, bench_pipeline, bench_preprocess, bench_search, bench_train  # noqa: E402
 from model import ModelConfig, train_step_flops  # noqa: E402
 
 
@@ -77,6 +78,10 @@ def main(args):
                      f"{ratio:.0f}x, max diff {diff:.0e}"))
     for what, count, seconds, rate, *_ in bench_preprocess.measure(8 if args.quick else 96, 40 if args.quick else 800):
         rows.append((what, f"{rate:.1f} /s", f"{count} in {seconds:.1f} s", ""))
+    pipeline = bench_pipeline.measure(64 if args.quick else 1024, 1 if args.quick else 3, batch)
+    for model_size, records_size, how, rate, per_core in pipeline:
+        rows.append((f"input pipeline {model_size} px from {records_size} px records, {how}", f"{rate:.0f} /s",
+                     f"{per_core:.0f} /s per core", ""))
     demo = bench_budget.parse_args(["--steps", "2" if args.quick else "20"])  # experiments.py's settings
     for r in bench_budget.measure(demo, peak)[1]:
         for what, seconds, floor in (("train step", r["train_step_s"], r["train_floor_s"]),

@@ -176,6 +176,10 @@ def test_bad_distribution_settings_are_one_clear_line(records, tmp_path, monkeyp
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(UserError, match="--distribute multi_worker needs TF_CONFIG"):
         main.main(main.parse_args(["--distribute", "multi_worker"]))
+    monkeypatch.setenv("TF_CONFIG", "not json")
+    with pytest.raises(UserError, match="TF_CONFIG is not a cluster TensorFlow can use"):
+        main.main(main.parse_args(["--distribute", "multi_worker"]))
+    monkeypatch.delenv("TF_CONFIG")
     with pytest.raises(UserError, match="TensorFlow had already started its devices"):
         train_encoder.main(train_encoder.parse_args(["--virtual_devices", "3"]))
     monkeypatch.setattr(distribute, "make_strategy", lambda *a: strategy)
