@@ -2,7 +2,7 @@
 
 Training batches leave here as uint8 [B, S, S, 3] (the train steps make them [-1, 1]);
 everything else as float32 in [-1, 1]. A training run on N replicas reads the same global
-batches as one device and splits each by rows (`part`), so the run is a function of its
+batches as one device and splits each by rows (`replicas`), so the run is a function of its
 seed, not of how many devices or machines train it.
 """
 import functools

@@ -109,6 +109,13 @@ def inputs(strategy):
     return distribute
 
 
+def run_step(strategy, step, *args):
+    """step(*args) on every replica of `strategy` (inside a tf.function); its dict of values,
+    the same on every replica (summed over them), from the first."""
+    values = strategy.run(step, args)
+    return {name: strategy.experimental_local_results(value)[0] for name, value in values.items()}
+
+
 def local_cluster(workers):
     """TF_CONFIG values for `workers` processes on this host, on ports the OS says are free."""
     sockets = [socket.socket() for _ in range(workers)]

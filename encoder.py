@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+import distribute
 import masks as mask_lib
 from configs import EncoderConfig, load_config, save_config
 from inpaint import inpainting_loss
@@ -81,8 +82,7 @@ class EncoderTrainer(tf.Module):
         return replica_rows(tf.gather(self.masks, pick))
 
     def _distributed_step(self, images, keypoint_maps):
-        losses = self.strategy.run(self._train_step, (images, keypoint_maps))
-        return {k: self.strategy.experimental_local_results(v)[0] for k, v in losses.items()}
+        return distribute.run_step(self.strategy, self._train_step, images, keypoint_maps)
 
     def _train_step(self, images, keypoint_maps):
         """One step on uint8 faces, a mask drawn per face; a non-finite step changes nothing."""
@@ -108,19 +108,18 @@ def train_encoder(config):
     """Train (or resume training) the encoder of the GAN in config.checkpoint_dir for
     config.steps steps (an EncoderTrainConfig). Returns the EncoderTrainer."""
     import dataset
-    import distribute
     from inpaint import load_model
     from training import TrainLoop
 
     strategy = distribute.make_strategy(config.distribute, config.virtual_devices)
     distribute.check_batch(config.batch_size, strategy)
-    with strategy.scope():
+    with strategy.scope():  # the frozen GAN too: each replica reads its own copy
         gan = load_model(config.checkpoint_dir, precision=config.precision)
-    size = gan.config.output_size
-    dataset.check_record_size(config.train_records, size)
-    architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim, ef_dim=config.ef_dim or gan.config.df_dim,
-                                 conditional=gan.config.conditional, seed=config.seed, precision=config.precision)
-    with strategy.scope():
+        size = gan.config.output_size
+        dataset.check_record_size(config.train_records, size)
+        architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim,
+                                     ef_dim=config.ef_dim or gan.config.df_dim, conditional=gan.config.conditional,
+                                     seed=config.seed, precision=config.precision)
         trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed,
                                  strategy)
     directory = os.path.join(config.checkpoint_dir, ENCODER_DIR)

@@ -14,6 +14,7 @@ up to the image; D is the discriminator above on the image alone. Always uncondi
 """
 import math
 
+import distribute
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
 from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
                  keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot)
@@ -182,8 +183,7 @@ class KeypointGAN(GANNetworks):
         return replica_rows(z)
 
     def _distributed_step(self, images, keypoint_maps):
-        losses = self.strategy.run(self._train_step, (images, keypoint_maps))
-        return {k: self.strategy.experimental_local_results(v)[0] for k, v in losses.items()}
+        return distribute.run_step(self.strategy, self._train_step, images, keypoint_maps)
 
     def _train_step(self, images, keypoint_maps):
         """One D update, then one G update with a fresh z (the original's schedule), on this
