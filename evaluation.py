@@ -162,6 +162,22 @@ def pairwise_mse(inpaintings):
     return np.mean((x[j] - x[k]) ** 2, axis=(1, 2, 3))
 
 
+def flicker(inpainted, truth, masks):
+    """Temporal flicker of an inpainted video without optical flow: the mean over t >= 1 of
+    the squared difference between the inpainting's frame-to-frame change and the truth's,
+    (y_hat_t - y_hat_t-1) - (y_t - y_t-1), over the pixels missing in frame t or t - 1, on
+    the [0, 1] scale. 0 for a perfect reconstruction (and for any error that stays the same
+    from frame to frame); noise that changes every frame makes it positive.
+    inpainted, truth: [T, H, W, C] in [-1, 1]; masks: [T, H, W] (1 = known)."""
+    inpainted, truth = (np.asarray(x, np.float64) / 2 for x in (inpainted, truth))  # [0, 1]-scale steps
+    change = np.diff(inpainted, axis=0) - np.diff(truth, axis=0)
+    holes = 1.0 - np.asarray(masks, np.float64)
+    either = np.maximum(holes[1:], holes[:-1])[..., None]
+    pixels = np.maximum(either.sum(axis=(1, 2, 3)) * change.shape[-1], 1)
+    per_frame = (change ** 2 * either).sum(axis=(1, 2, 3)) / pixels
+    return float(per_frame.mean()) if len(per_frame) else 0.0
+
+
 def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="center", masks_per_subject=8,
                 seed=0, names=(), z_init=None, blend_solver="banded", shard=Shard()):
     """Each face (a subject) inpainted under masks_per_subject masks of one type, randomised

@@ -110,6 +110,18 @@ def temporal_masks(mask_type, size, count, rng):
     return np.stack(masks)
 
 
+def moving(size, frames, scale=0.4):
+    """A square hole of side scale * size sliding across the middle of the face, from the
+    left edge to the right over `frames` frames (an occluder crossing a video): [T, S, S]."""
+    side = max(1, int(round(scale * size)))
+    top = (size - side) // 2
+    lefts = np.round(np.linspace(0, size - side, frames)).astype(int)
+    masks = np.ones((frames, size, size), np.float32)
+    for mask, left in zip(masks, lefts):
+        mask[top:top + side, left:left + side] = 0.0
+    return masks
+
+
 def masks_for(count, size, mask_type="center", center_scale=0.25, fraction_masked=0.75, mask_file=None, seed=0):
     """The masks of the correctness experiment, [count, S, S]: the user's mask file, or one
     mask of mask_type for every image (`random` draws a new one per image from seed)."""

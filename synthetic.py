@@ -7,7 +7,9 @@ eye colour) are drawn from two independent random streams, so one can hold eithe
 that is what the "same map, different z" and "same z, different map" figures need.
 
 Everything is deterministic in (seed, index): face i of a seed is the same whichever
-process renders it and however many faces come before it.
+process renders it and however many faces come before it. Clips (`synthetic_clip`) are
+videos of one identity moving smoothly, from the same generator, so a model trained on the
+still faces meets the same faces in motion.
 
     python -c "import synthetic; synthetic.preview('synthetic.png')"
 """
@@ -70,39 +72,69 @@ class Appearance:
     fringe: float         # how far the hair comes down the forehead, 0 top, 1 brows
 
 
-def sample_geometry(rng):
-    """68 landmarks in unit crop coordinates: template + shape, expression and pose."""
+@dataclass(frozen=True)
+class Geometry:
+    """The numbers that place a face's landmarks: shape (width, eye spacing), expression
+    (brows, each eye's openness, smile, mouth opening) and pose (yaw, pitch, roll in
+    degrees, scale, shift). pitch 0 is the still faces' (they have no nod)."""
+    width: float
+    spacing: float
+    brow: float
+    eyes: tuple
+    smile: float
+    opening: float
+    yaw: float
+    roll: float
+    scale: float
+    shift: tuple
+    pitch: float = 0.0
+
+
+def draw_geometry(rng):
+    """A random Geometry (in the draw order the data sets were made with)."""
+    width, spacing, brow = rng.uniform(0.88, 1.08), rng.uniform(-0.03, 0.03), rng.uniform(-0.015, 0.04)
+    eyes = (rng.uniform(0.35, 1.3), rng.uniform(0.35, 1.3))
+    smile = rng.uniform(-0.3, 1.0)
+    opening = rng.uniform(0.0, 0.09) if rng.random() < 0.5 else 0.0
+    yaw, roll, scale = rng.uniform(-0.35, 0.35), rng.uniform(-12.0, 12.0), rng.uniform(0.9, 1.08)
+    return Geometry(width, spacing, brow, eyes, smile, opening, yaw, roll, scale, tuple(rng.uniform(-0.04, 0.04, 2)))
+
+
+def place_landmarks(g):
+    """68 landmarks in unit crop coordinates: the template moved by a Geometry."""
     pts = TEMPLATE.copy()
     centre = np.array([0.5, 0.55])
     # Shape: face width and eye spacing.
-    pts[:, 0] = 0.5 + (pts[:, 0] - 0.5) * rng.uniform(0.88, 1.08)
-    spacing = rng.uniform(-0.03, 0.03)
-    pts[36:42, 0] -= spacing
-    pts[42:48, 0] += spacing
+    pts[:, 0] = 0.5 + (pts[:, 0] - 0.5) * g.width
+    pts[36:42, 0] -= g.spacing
+    pts[42:48, 0] += g.spacing
     # Expression: brow raise, eye openness, smile, open mouth.
-    pts[17:27, 1] -= rng.uniform(-0.015, 0.04)
-    for eye in (slice(36, 42), slice(42, 48)):
+    pts[17:27, 1] -= g.brow
+    for eye, openness in zip((slice(36, 42), slice(42, 48)), g.eyes):
         middle = pts[eye, 1].mean()
-        pts[eye, 1] = middle + (pts[eye, 1] - middle) * rng.uniform(0.35, 1.3)
-    smile = rng.uniform(-0.3, 1.0)
+        pts[eye, 1] = middle + (pts[eye, 1] - middle) * openness
     mouth_centre = pts[48:68].mean(axis=0)
     offset = pts[48:68, 0] - mouth_centre[0]
-    pts[48:68, 0] = mouth_centre[0] + offset * (1.0 + 0.12 * max(smile, 0.0))
-    pts[48:68, 1] -= 0.035 * smile * (offset / 0.145) ** 2
-    opening = rng.uniform(0.0, 0.09) if rng.random() < 0.5 else 0.0
+    pts[48:68, 0] = mouth_centre[0] + offset * (1.0 + 0.12 * max(g.smile, 0.0))
+    pts[48:68, 1] -= 0.035 * g.smile * (offset / 0.145) ** 2
     lower = [55, 56, 57, 58, 59, 65, 66, 67]
-    pts[lower, 1] += opening
-    pts[0:17, 1] += opening * np.sin(np.linspace(0.0, np.pi, 17)) ** 4 * 0.6
+    pts[lower, 1] += g.opening
+    pts[0:17, 1] += g.opening * np.sin(np.linspace(0.0, np.pi, 17)) ** 4 * 0.6
     # Yaw-like turn: the side turning away is squeezed and the midline moves towards it.
-    yaw = rng.uniform(-0.35, 0.35)
     x = pts[:, 0] - 0.5
-    pts[:, 0] = 0.5 + x * (1.0 - yaw * np.sign(x) * 0.6) - 0.08 * yaw * (1.0 - 4 * x ** 2)
+    pts[:, 0] = 0.5 + x * (1.0 - g.yaw * np.sign(x) * 0.6) - 0.08 * g.yaw * (1.0 - 4 * x ** 2)
+    if g.pitch:  # a nod, the same way: the half tipping away is squeezed, the middle moves
+        y = pts[:, 1] - centre[1]
+        pts[:, 1] = centre[1] + y * (1.0 - g.pitch * np.sign(y) * 0.4) - 0.06 * g.pitch * (1.0 - 4 * y ** 2)
     # Pose in the image plane: roll, scale, shift.
-    angle = np.deg2rad(rng.uniform(-12.0, 12.0))
-    scale = rng.uniform(0.9, 1.08)
+    angle = np.deg2rad(g.roll)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    shift = rng.uniform(-0.04, 0.04, size=2)
-    return (pts - centre) @ rotation.T * scale + centre + shift
+    return (pts - centre) @ rotation.T * g.scale + centre + np.asarray(g.shift)
+
+
+def sample_geometry(rng):
+    """68 landmarks in unit crop coordinates: template + random shape, expression and pose."""
+    return place_landmarks(draw_geometry(rng))
 
 
 def sample_appearance(rng):
@@ -235,6 +267,44 @@ def synthetic_face(seed, index, size=128):
     appearance = sample_appearance(np.random.default_rng([seed, index, 1]))
     landmarks = geometry * size
     return render_face(geometry, appearance, size), draw_keypoint_map(landmarks, size), landmarks
+
+
+def clip_geometries(seed, clip, frames):
+    """The Geometry of each frame of clip `clip`: one face shape, moving smoothly. The head
+    turns and nods (slow sines), rolls a little and drifts; the eyes blink once or twice
+    (a few frames each); the mouth talks (opening and closing a few times). Deterministic in
+    (seed, clip, frames)."""
+    rng = np.random.default_rng([seed, clip, 2])
+    base = draw_geometry(rng)
+    t = np.arange(frames) / max(frames - 1, 1)
+
+    def wave(amplitude, low, high):
+        return amplitude * np.sin(2 * np.pi * rng.uniform(low, high) * t + rng.uniform(0, 2 * np.pi))
+
+    yaw = np.clip(0.5 * base.yaw + wave(0.22, 0.4, 1.0), -0.35, 0.35)
+    pitch = wave(0.2, 0.4, 1.2)
+    roll = base.roll * 0.5 + wave(5.0, 0.3, 0.8)
+    drift = np.stack([wave(0.02, 0.2, 0.6), wave(0.02, 0.2, 0.6)], axis=1)
+    blinks = rng.uniform(0.1, 0.9, size=rng.integers(1, 3))
+    closed = np.max(np.exp(-((t[:, None] - blinks[None]) * frames / 1.5) ** 2), axis=1)  # ~3 frames
+    talking = 0.04 * (1 - np.cos(2 * np.pi * rng.uniform(2.0, 4.0) * t + rng.uniform(0, 2 * np.pi)))
+    return [Geometry(base.width, base.spacing, base.brow, tuple(e * (1 - 0.85 * closed[i]) for e in base.eyes),
+                     base.smile * 0.5, float(talking[i]), float(yaw[i]), float(roll[i]), base.scale,
+                     tuple(np.asarray(base.shift) * 0.5 + drift[i]), float(pitch[i])) for i in range(frames)]
+
+
+def synthetic_clip(seed, clip, frames=32, size=64):
+    """Clip `clip` of set `seed`: one identity (one appearance, one face shape) over `frames`
+    frames of smooth head and face motion. Returns (frames uint8 [T, S, S, 3], keypoint
+    maps uint8 [T, S, S, 3], landmarks [T, 68, 2] in pixels): the ground truth of a video."""
+    appearance = sample_appearance(np.random.default_rng([seed, clip, 1]))
+    images, maps, points = [], [], []
+    for geometry in clip_geometries(seed, clip, frames):
+        landmarks = place_landmarks(geometry)
+        images.append(render_face(landmarks, appearance, size))
+        maps.append(draw_keypoint_map(landmarks * size, size))
+        points.append(landmarks * size)
+    return np.stack(images), np.stack(maps), np.stack(points)
 
 
 def preview(path, seed=0, count=16, size=128):
