@@ -115,13 +115,20 @@ class LatentSearch(tf.Module):
         self.hmc_beta = tf.Variable(float(c.hmcBeta), trainable=False)
         self.noise = tf.random.Generator.from_seed(c.seed)
         self.accepted = tf.Variable(tf.zeros([c.batch_size]), trainable=False)
+        # A pull towards an anchor z, weight * |z - anchor|^2 per image: 0 but for sequences,
+        # where the anchor is the previous frame's z (sequence.py's `smooth`).
+        self.anchor = tf.Variable(tf.zeros_like(self.z), trainable=False, name="anchor")
+        self.anchor_weight = tf.Variable(0.0, trainable=False, name="anchor_weight")
         self._steps = tf.function(self._run_steps)
 
-    def start(self, z=None):
-        """A new batch: z ~ U(-1, 1) (or the given z), fresh optimiser state."""
+    def start(self, z=None, anchor=None, anchor_weight=0.0):
+        """A new batch: z ~ U(-1, 1) (or the given z), fresh optimiser state; with an anchor,
+        anchor_weight * |z - anchor|^2 joins each image's loss."""
         if z is None:
             z = self.noise.uniform(self.z.shape, -1.0, 1.0)
         self.z.assign(z)
+        self.anchor.assign(tf.zeros_like(self.z) if anchor is None else anchor)
+        self.anchor_weight.assign(0.0 if anchor is None else float(anchor_weight))
         self.optimizer.reset()
         self.accepted.assign(tf.zeros_like(self.accepted))
         self.hmc_beta.assign(float(self.config.hmcBeta))
@@ -138,6 +145,7 @@ class LatentSearch(tf.Module):
             tape.watch(z)
             total = inpainting_loss(self.gan, z, images, keypoint_maps, masks, self.config.lam,
                                     self.config.tiled_z_shortcut)[0]
+            total += self.anchor_weight * tf.reduce_sum(tf.square(z - self.anchor), axis=1)
             summed = tf.reduce_sum(total)  # images are independent: d(sum)/dz_b = d loss_b / dz_b
         return total, tape.gradient(summed, z)
 

@@ -59,3 +59,61 @@ def test_flicker_is_zero_for_the_truth_and_positive_for_noise():
     steps = truth.copy()
     steps[1::2] += 0.2
     assert abs(flicker(steps, truth, np.zeros((6, 16, 16))) - 0.01) < 1e-9
+
+
+def clip_inputs(clips=2, frames=4, size=32):
+    from utils import from_uint8
+    data = [synthetic.synthetic_clip(5, c, frames, size) for c in range(clips)]
+    return (from_uint8(np.stack([d[0] for d in data])), from_uint8(np.stack([d[1] for d in data])),
+            np.stack([masks.moving(size, frames)] * clips))
+
+
+def test_every_temporal_method_inpaints_a_clip(tiny_model):
+    from clips import METHODS, inpaint_clips
+    from configs import SearchConfig
+    from inpaint import LatentSearch, load_model
+    gan = load_model(tiny_model[0])
+    search = LatentSearch(gan, SearchConfig(batch_size=3, nIter=4))  # 2 clips, padded to 3
+    frames, maps, known = clip_inputs()
+    expected_steps = {"independent": [4, 4, 4, 4], "warm": [4, 2, 2, 2], "smooth": [4, 2, 2, 2],
+                      "encoder": [2, 2, 2, 2]}
+    for method in METHODS:
+        generated, completed, zs, steps = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=2,
+                                                        z_init=lambda images, holes, maps: np.zeros((3, 100)))
+        assert generated.shape == completed.shape == (2, 4, 32, 32, 3) and zs.shape == (2, 4, 100)
+        assert list(steps) == expected_steps[method]
+        assert np.isfinite(generated).all() and np.abs(zs).max() <= 1.0
+        inside = known[..., None] == 1
+        np.testing.assert_array_equal(np.where(inside, completed, 0), np.where(inside, frames, 0))
+
+
+def test_warm_starts_at_the_previous_z_and_smooth_holds_it(tiny_model):
+    from clips import inpaint_clips
+    from configs import SearchConfig
+    from inpaint import LatentSearch, load_model
+    search = LatentSearch(load_model(tiny_model[0]), SearchConfig(batch_size=2, nIter=6, lr=0.05))
+    frames, maps, known = clip_inputs()
+    _, _, zs, _ = inpaint_clips(search, frames, maps, known, method="warm", n_iter_next=0)
+    np.testing.assert_array_equal(zs[:, 1:], zs[:, :-1])  # no steps after the first: z carried over
+    moves = {}
+    for method, weight in (("warm", 0.0), ("smooth", 1e4)):
+        _, _, zs, _ = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=6,
+                                    temporal_weight=weight)
+        moves[method] = np.abs(np.diff(zs, axis=1)).mean()
+    assert moves["smooth"] < 0.2 * moves["warm"]  # the temporal term keeps z_t near z_t-1
+
+
+def test_scores_of_a_clip_are_per_frame_and_per_clip(tiny_model):
+    from clips import score_clips
+    from configs import SearchConfig
+    from inpaint import LatentSearch, load_model
+    search = LatentSearch(load_model(tiny_model[0]), SearchConfig(batch_size=2, nIter=3))
+    frames, maps, known = clip_inputs()
+    blended, scores = score_clips(search, frames, maps, known, method="warm", n_iter_next=1)
+    assert blended.shape == frames.shape
+    inside = known[..., None] == 1
+    np.testing.assert_allclose(np.where(inside, blended, 0), np.where(inside, frames, 0), atol=1e-6)
+    assert scores["psnr_before"].shape == scores["psnr_after"].shape == (2, 4)
+    assert scores["flicker_before"].shape == (2,) and (scores["flicker_before"] > 0).all()
+    assert np.isfinite(scores["psnr_after"]).all() and scores["seconds_per_frame"] > 0
+    assert list(scores["steps"]) == [3, 1, 1, 1]

@@ -1,0 +1,80 @@
+"""Inpainting face clips frame by frame, with a temporal method (issue 13's library).
+
+Clips are searched in parallel, one clip per row of the latent search's batch, frame after
+frame, so a frame can start from the previous frame's z:
+
+    independent  a random z per frame and --nIter steps each (the paper's pseudo-sequences)
+    warm         frame t starts from z of frame t - 1; --nIter_next steps after the first frame
+    smooth       warm, plus temporal_weight * |z_t - z_t-1|^2 in each frame's loss
+    encoder      each frame starts at the learned encoder's guess; --nIter_next steps each
+
+Frames, keypoint maps: [C, T, S, S, 3] in [-1, 1]; masks [C, T, S, S] (1 = known).
+"""
+import time
+
+import numpy as np
+
+from blend import poisson_blend
+from evaluation import flicker
+from inpaint import composite, pad_batch, psnr
+
+METHODS = ("independent", "warm", "smooth", "encoder")
+
+
+def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent", n_iter=None, n_iter_next=None,
+                  temporal_weight=0.1, z_init=None):
+    """The latent search over up to search.config.batch_size clips of T frames. z_init(images,
+    masks, keypoint_maps) -> z is the encoder's start (method "encoder"). Returns
+    (G(z) [C, T, S, S, 3], the composites M x + (1 - M) G(z), z [C, T, z_dim], the steps run
+    per frame [T])."""
+    if method not in METHODS:
+        raise ValueError(f"unknown temporal method {method}: use one of {', '.join(METHODS)}")
+    if method == "encoder" and z_init is None:
+        raise ValueError("method encoder needs z_init (encoder.encoder_z_init)")
+    n_iter = search.config.nIter if n_iter is None else n_iter
+    n_iter_next = n_iter if n_iter_next is None else n_iter_next
+    clips, length = np.asarray(frames).shape[:2]
+    size = search.config.batch_size
+    generated, zs, steps = [], [], []
+    previous = None
+    for t in range(length):
+        images, _ = pad_batch(np.asarray(frames[:, t], np.float32), size)
+        maps, _ = pad_batch(np.asarray(keypoint_maps[:, t], np.float32), size)
+        holes, _ = pad_batch(np.asarray(masks[:, t], np.float32)[..., None], size)
+        anchor, start, count = None, None, n_iter
+        if method == "encoder":
+            start, count = z_init(images, holes, maps), n_iter_next
+        elif method in ("warm", "smooth") and previous is not None:
+            start, count = previous, n_iter_next
+            anchor = previous if method == "smooth" else None
+        search.start(start, anchor=anchor, anchor_weight=temporal_weight)
+        fake = search.run(images, maps, holes, count)[3]  # G(z) after `count` steps (0: of the start)
+        previous = search.z.numpy()
+        generated.append(fake[:clips])
+        zs.append(previous[:clips])
+        steps.append(count)
+    generated = np.stack(generated, axis=1)
+    completed = composite(np.asarray(frames), generated, np.asarray(masks, np.float32)[..., None])
+    return generated, completed, np.stack(zs, axis=1), np.array(steps)
+
+
+def score_clips(search, frames, keypoint_maps, masks, *, method="independent", blend_solver="banded", **options):
+    """Inpaint the clips with `method` (options as inpaint_clips), Poisson-blend every frame,
+    and score them: PSNR per frame [C, T] and flicker per clip [C], before and after
+    blending, and the seconds per frame of the search. Returns (blended frames, scores)."""
+    started = time.perf_counter()
+    generated, completed, zs, steps = inpaint_clips(search, frames, keypoint_maps, masks, method=method, **options)
+    seconds = time.perf_counter() - started
+    clips, length = generated.shape[:2]
+    flat = (clips * length,) + generated.shape[2:]
+    blended = poisson_blend(np.asarray(frames).reshape(flat), generated.reshape(flat),
+                            np.asarray(masks).reshape(flat[:3]), solver=blend_solver).reshape(generated.shape)
+    truth = np.asarray(frames)
+    scores = {
+        "psnr_before": psnr(completed.reshape(flat), truth.reshape(flat)).reshape(clips, length),
+        "psnr_after": psnr(blended.reshape(flat), truth.reshape(flat)).reshape(clips, length),
+        "flicker_before": np.array([flicker(completed[c], truth[c], masks[c]) for c in range(clips)]),
+        "flicker_after": np.array([flicker(blended[c], truth[c], masks[c]) for c in range(clips)]),
+        "seconds_per_frame": seconds / length, "steps": steps,
+    }
+    return blended, scores
