@@ -14,11 +14,15 @@ import time
 
 import numpy as np
 
+import masks as mask_lib
+import synthetic
 from blend import poisson_blend
+from configs import TEMPORAL_METHODS
 from evaluation import flicker
-from inpaint import composite, pad_batch, psnr
+from inpaint import composite, pad_batch, psnr, write_summary_arrays
+from utils import from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
 
-METHODS = ("independent", "warm", "smooth", "encoder")
+METHODS = TEMPORAL_METHODS
 
 
 def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent", n_iter=None, n_iter_next=None,
@@ -78,3 +82,41 @@ def score_clips(search, frames, keypoint_maps, masks, *, method="independent", b
         "seconds_per_frame": seconds / length, "steps": steps,
     }
     return blended, scores
+
+
+def synthetic_clips(count, frames, size, seed=0):
+    """`count` built-in clips (synthetic.synthetic_clip) as (frames, keypoint maps) in [-1, 1]."""
+    data = [synthetic.synthetic_clip(seed, c, frames, size) for c in range(count)]
+    return from_uint8(np.stack([d[0] for d in data])), from_uint8(np.stack([d[1] for d in data]))
+
+
+def clip_masks(mask_type, clips, frames, size):
+    """[C, T, S, S] masks: `moving` (a block crossing the face) or one mask type of masks.py
+    on every frame (the frames are face crops, so the face box is the frame)."""
+    one = mask_lib.moving(size, frames) if mask_type == "moving" else \
+        np.repeat(mask_lib.make_mask(mask_type, size, rng=np.random.default_rng(0))[None], frames, axis=0)
+    return np.repeat(one[None].astype(np.float32), clips, axis=0)
+
+
+def write_clips(out_dir, frames, masks, blended, scores, settings, scale=4):
+    """Per clip: clip{c}.mp4 and clip{c}.gif (damaged | inpainted | truth, side by side, the
+    frames enlarged `scale` times), strip{c}.png (those three rows over the frames); and
+    psnr_before.npy / psnr_after.npy [C, T], flicker_before.npy / flicker_after.npy [C] and
+    summary.json (settings and means) for all. Returns the summary."""
+    damaged = np.where(masks[..., None] > 0.5, frames, -1.0)
+    for c in range(len(frames)):
+        side_by_side = np.concatenate([damaged[c], blended[c], frames[c]], axis=2)  # [T, S, 3S, 3]
+        video = to_uint8(side_by_side).repeat(scale, axis=1).repeat(scale, axis=2)
+        save_mp4(f"{out_dir}/clip{c}.mp4", video)
+        save_gif(f"{out_dir}/clip{c}.gif", video, seconds_per_frame=0.125)
+        rows = np.concatenate([damaged[c], blended[c], frames[c]], axis=0)
+        save_image(f"{out_dir}/strip{c}.png", image_grid(rows, 3))
+    summary = dict(settings)
+    for name in ("psnr_before", "psnr_after", "flicker_before", "flicker_after"):
+        summary[name] = write_summary_arrays(out_dir, name, scores[name])
+        summary[name]["count"] = int(np.size(scores[name]))  # frames for PSNR, clips for flicker
+    summary["psnr_per_frame_after"] = [float(v) for v in np.mean(scores["psnr_after"], axis=0)]
+    summary["seconds_per_frame"] = scores["seconds_per_frame"]
+    summary["steps_per_frame"] = [int(s) for s in scores["steps"]]
+    save_json(f"{out_dir}/summary.json", summary)
+    return summary

@@ -216,6 +216,7 @@ def add_search_flags(p, nIter, outDir):
 
 
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
+TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (clips.py)
 
 
 def add_distribute_flags(p):

@@ -109,6 +109,14 @@ def save_gif(path, frames, seconds_per_frame=0.5):
         iio.imwrite(tmp, np.asarray(frames), extension=".gif", duration=int(seconds_per_frame * 1000), loop=0)
 
 
+def save_mp4(path, frames, fps=8):
+    """H.264 video of uint8 [K, H, W, 3] frames (imageio's ffmpeg plugin), atomically."""
+    import imageio.v3 as iio
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, np.asarray(frames), extension=".mp4", fps=fps, plugin="FFMPEG", macro_block_size=16,
+                    output_params=["-f", "mp4"])  # the temporary name has no .mp4 for ffmpeg to go by
+
+
 class Progress:
     """Stages with rough relative costs; prints elapsed time and an estimate of what is left,
     rescaled by how long the finished stages really took."""

@@ -117,3 +117,37 @@ def test_scores_of_a_clip_are_per_frame_and_per_clip(tiny_model):
     assert scores["flicker_before"].shape == (2,) and (scores["flicker_before"] > 0).all()
     assert np.isfinite(scores["psnr_after"]).all() and scores["seconds_per_frame"] > 0
     assert list(scores["steps"]) == [3, 1, 1, 1]
+
+
+def test_sequence_runs_every_method_end_to_end(tiny_model, tmp_path):
+    import json
+    import os
+
+    import imageio.v3 as iio
+    import pytest
+
+    import sequence
+    import train_encoder
+    from utils import UserError
+    ckpt = tmp_path / "ckpt"
+    os.makedirs(ckpt)
+    for name in os.listdir(tiny_model[0]):  # the trained GAN, with an encoder of its own
+        if os.path.isfile(os.path.join(tiny_model[0], name)):
+            os.link(os.path.join(tiny_model[0], name), ckpt / name)
+    common = ["--checkpoint_dir", str(ckpt), "--synthetic_video", "2", "--frames", "4", "--nIter", "2",
+              "--nIter_next", "1"]
+    with pytest.raises(UserError, match="no trained encoder"):
+        sequence.main(sequence.parse_args(common + ["--temporal", "encoder", "--outDir", str(tmp_path / "x")]))
+    train_encoder.main(train_encoder.parse_args(["--checkpoint_dir", str(ckpt), "--train_records", tiny_model[2],
+                                                 "--steps", "2", "--batch_size", "8"]))
+    for method in ("independent", "warm", "smooth", "encoder"):
+        out = tmp_path / method
+        summary = sequence.main(sequence.parse_args(common + ["--temporal", method, "--outDir", str(out)]))
+        assert iio.imread(out / "clip1.mp4", plugin="FFMPEG").shape == (4, 128, 384, 3)
+        assert iio.imread(out / "clip0.gif").shape[0] == 4 and (out / "strip1.png").exists()
+        assert json.loads((out / "summary.json").read_text())["temporal"] == method
+        assert summary["psnr_after"]["count"] == 2 * 4 and len(summary["psnr_per_frame_after"]) == 4
+        assert summary["steps_per_frame"] == {"independent": [2] * 4, "encoder": [1] * 4}.get(method, [2, 1, 1, 1])
+    for bad, message in ((["--synthetic_video", "0"], "give --synthetic_video N"), (["--frames", "1"], "2 frames")):
+        with pytest.raises(UserError, match=message):
+            sequence.main(sequence.parse_args(common + bad))
