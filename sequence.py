@@ -40,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=d.seed, help="random starts")
     p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
     p.add_argument("--outDir", default="sequence_results")
+    p.add_argument("--study", action="store_true",
+                   help="run every method on the clips (encoder if one is trained) and write study.md / study.json")
     return p.parse_args(argv)
 
 
@@ -56,6 +58,14 @@ def main(args):
     frames, keypoint_maps = clips.synthetic_clips(args.synthetic_video, args.frames, size, args.clip_seed)
     masks = clips.clip_masks(args.maskType, args.synthetic_video, args.frames, size)
     search = LatentSearch(gan, pick(SearchConfig, vars(args), batch_size=args.synthetic_video))
+    if args.study:
+        import os
+        from encoder import ENCODER_DIR
+        os.makedirs(args.outDir, exist_ok=True)
+        trained = os.path.isdir(os.path.join(args.checkpoint_dir, ENCODER_DIR))
+        return clips.study(search, frames, keypoint_maps, masks, args.outDir, n_iter_next=args.nIter_next,
+                           temporal_weight=args.temporal_weight, blend_solver=args.blend_solver,
+                           z_init=make_z_init("encoder", args.checkpoint_dir, gan) if trained else None)
     z_init = make_z_init("encoder", args.checkpoint_dir, gan) if args.temporal == "encoder" else None
     blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal,
                                         n_iter_next=args.nIter_next, temporal_weight=args.temporal_weight,
