@@ -10,6 +10,7 @@ frame, so a frame can start from the previous frame's z:
 
 Frames, keypoint maps: [C, T, S, S, 3] in [-1, 1]; masks [C, T, S, S] (1 = known).
 """
+import dataclasses
 import time
 
 import numpy as np
@@ -20,7 +21,7 @@ from blend import poisson_blend
 from configs import TEMPORAL_METHODS
 from evaluation import flicker
 from inpaint import composite, pad_batch, psnr, write_summary_arrays
-from stats import difference_interval, mean_interval, ratio_interval
+from stats import Interval, difference_interval, mean_interval, ratio_interval
 from utils import from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
 
 METHODS = TEMPORAL_METHODS
@@ -66,7 +67,8 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
 def score_clips(search, frames, keypoint_maps, masks, *, method="independent", blend_solver="banded", **options):
     """Inpaint the clips with `method` (options as inpaint_clips), Poisson-blend every frame,
     and score them: PSNR per frame [C, T] and flicker per clip [C], before and after
-    blending, and the seconds per frame of the search. Returns (blended frames, scores)."""
+    blending, and the search's seconds per frame (all clips at once). Returns (blended
+    frames, scores)."""
     started = time.perf_counter()
     generated, completed, zs, steps = inpaint_clips(search, frames, keypoint_maps, masks, method=method, **options)
     seconds = time.perf_counter() - started
@@ -140,29 +142,26 @@ def study(search, frames, keypoint_maps, masks, out_dir, *, z_init=None, **optio
     base = per_clip["independent"]
     for row in rows:
         mine = per_clip[row["method"]]
-        row["psnr_after"] = mean_interval(mine["psnr"]).__dict__
-        row["psnr_gain"] = difference_interval(mine["psnr"], base["psnr"]).__dict__
+        row["psnr_after"] = mean_interval(mine["psnr"])
+        row["psnr_gain"] = difference_interval(mine["psnr"], base["psnr"])
         for when in ("before", "after"):
-            row[f"flicker_{when}"] = mean_interval(1e3 * mine[f"flicker_{when}"]).__dict__
+            row[f"flicker_{when}"] = mean_interval(1e3 * mine[f"flicker_{when}"])
             # how many times less the method flickers than independent, paired over clips
-            row[f"flicker_{when}_reduction"] = ratio_interval(base[f"flicker_{when}"], mine[f"flicker_{when}"]).__dict__
+            row[f"flicker_{when}_reduction"] = ratio_interval(base[f"flicker_{when}"], mine[f"flicker_{when}"])
     lines = ["| method | PSNR after blending (dB) | gain over independent | flicker before blending (x 1e-3) | "
-             "less than independent | flicker after blending (x 1e-3) | less than independent | s / frame | "
-             "steps, first / next frames |", "|" + "---|" * 9]
-
-    def fmt(d, signed=False, digits=2):
-        sign = "+" if signed else ""
-        return f"{d['value']:{sign}.{digits}f} [{d['low']:{sign}.{digits}f}, {d['high']:{sign}.{digits}f}]"
+             "less than independent | flicker after blending (x 1e-3) | less than independent | "
+             "s / frame (all clips) | steps, first / next frames |", "|" + "---|" * 9]
     for r in rows:
-        lines.append(f"| {r['method']} | {fmt(r['psnr_after'])} | {fmt(r['psnr_gain'], True)} | "
-                     f"{fmt(r['flicker_before'], digits=3)} | {fmt(r['flicker_before_reduction'])}x | "
-                     f"{fmt(r['flicker_after'], digits=3)} | {fmt(r['flicker_after_reduction'])}x | "
+        lines.append(f"| {r['method']} | {r['psnr_after'].fmt()} | {r['psnr_gain'].fmt(signed=True)} | "
+                     f"{r['flicker_before'].fmt(3)} | {r['flicker_before_reduction'].fmt()}x | "
+                     f"{r['flicker_after'].fmt(3)} | {r['flicker_after_reduction'].fmt()}x | "
                      f"{r['seconds_per_frame']:.2f} | {r['steps_per_frame'][0]} / {r['steps_per_frame'][-1]} |")
     clips_count, length = np.asarray(frames).shape[:2]
     text = (f"{clips_count} clips of {length} frames; 95% bootstrap intervals over the clips; flicker on the "
             "[0, 1] scale inside the holes; gains and reductions paired over the same clips.\n\n" + "\n".join(lines))
     with open(f"{out_dir}/study.md", "w") as f:
         f.write(text + "\n")
-    save_json(f"{out_dir}/study.json", {"rows": rows})
+    save_json(f"{out_dir}/study.json", {"rows": [{k: dataclasses.asdict(v) if isinstance(v, Interval) else v
+                                                  for k, v in r.items()} for r in rows]})
     print(text)
     return rows

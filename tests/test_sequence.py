@@ -150,9 +150,11 @@ def test_sequence_runs_every_method_end_to_end(tiny_model, tmp_path):
         assert summary["steps_per_frame"] == {"independent": [2] * 4, "encoder": [1] * 4}.get(method, [2, 1, 1, 1])
     rows = sequence.main(sequence.parse_args(common + ["--study", "--outDir", str(tmp_path / "study")]))
     assert [r["method"] for r in rows] == ["independent", "warm", "smooth", "encoder"]
-    assert rows[0]["flicker_after_reduction"]["value"] == 1.0 and rows[0]["psnr_gain"]["value"] == 0.0
-    assert all(r["flicker_before"]["low"] <= r["flicker_before"]["value"] <= r["flicker_before"]["high"] for r in rows)
+    assert rows[0]["flicker_after_reduction"].value == 1.0 and rows[0]["psnr_gain"].value == 0.0
+    assert all(r["flicker_before"].low <= r["flicker_before"].value <= r["flicker_before"].high for r in rows)
     assert "| warm |" in (tmp_path / "study" / "study.md").read_text()
+    saved = json.loads((tmp_path / "study" / "study.json").read_text())["rows"]
+    assert saved[1]["psnr_gain"]["value"] == pytest.approx(rows[1]["psnr_gain"].value)
     for bad, message in ((["--synthetic_video", "0"], "give --synthetic_video N"), (["--frames", "1"], "2 frames")):
         with pytest.raises(UserError, match=message):
             sequence.main(sequence.parse_args(common + bad))
