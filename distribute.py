@@ -65,13 +65,9 @@ def split_cpu(count):
                             "first thing in the process") from None
 
 
-def replica_count(strategy):
-    return strategy.num_replicas_in_sync
-
-
 def check_batch(batch_size, strategy):
     """The global batch must split evenly over the replicas."""
-    count = replica_count(strategy)
+    count = strategy.num_replicas_in_sync
     if batch_size % count:
         raise UserError(f"--batch_size {batch_size} (the global batch) does not split over {count} replicas: "
                         f"use a multiple of {count}")
@@ -98,7 +94,7 @@ def inputs(strategy):
     """The `distribute` argument of dataset.epoch_batches for this strategy: each worker's
     dataset yields the batches of its local replicas, in replica order (tf.distribute hands
     a worker's batches to its replicas in turn). None on one device."""
-    if replica_count(strategy) == 1:
+    if strategy.num_replicas_in_sync == 1:
         return None
 
     def distribute(make_dataset):

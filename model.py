@@ -16,10 +16,10 @@ import math
 
 import distribute
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
+from dataset import to_model_range
 from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
                  keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot)
 from tfstart import tf
-from utils import from_uint8
 
 
 class Generator(tf.Module):
@@ -229,7 +229,7 @@ def uint8_to_model_range(*batches):
     for batch in batches:
         if batch.dtype != tf.uint8:
             raise TypeError(f"train steps take uint8 batches (dataset.train_batches), not {batch.dtype.name}")
-    return [from_uint8(tf.cast(batch, tf.float32)) for batch in batches]
+    return [to_model_range(batch) for batch in batches]
 
 
 def count_parameters(module):

@@ -111,7 +111,7 @@ class GANTrainer:
         c = config
         self.strategy = strategy = strategy or tf.distribute.get_strategy()
         distribute.check_batch(c.batch_size, strategy)
-        if c.xla and distribute.replica_count(strategy) > 1:
+        if c.xla and strategy.num_replicas_in_sync > 1:
             raise UserError("--xla compiles one device's step; it does not compile a step over replicas "
                             "(tf.distribute's cross-replica calls): drop --xla or --distribute")
         tf.random.set_seed(c.seed)
@@ -174,7 +174,7 @@ class GANTrainer:
         if step >= self.total_steps:
             self.say(f"already trained {step} of {self.total_steps} steps; raise --epoch or --max_steps to go on")
             return self
-        replicas = distribute.replica_count(self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
         self.say(f"training {'conditioned' if m.conditional else 'unconditioned'} {m.arch} {m.output_size}x"
                  f"{m.output_size} on {self.num_faces} faces: steps {step} -> {self.total_steps} "
                  f"({self.steps_per_epoch} per epoch), batch {c.batch_size}"

@@ -62,10 +62,8 @@ def test_flicker_is_zero_for_the_truth_and_positive_for_noise():
 
 
 def clip_inputs(clips=2, frames=4, size=32):
-    from utils import from_uint8
-    data = [synthetic.synthetic_clip(5, c, frames, size) for c in range(clips)]
-    return (from_uint8(np.stack([d[0] for d in data])), from_uint8(np.stack([d[1] for d in data])),
-            np.stack([masks.moving(size, frames)] * clips))
+    from clips import clip_masks, synthetic_clips
+    return synthetic_clips(clips, frames, size, seed=5) + (clip_masks("moving", clips, frames, size),)
 
 
 def test_every_temporal_method_inpaints_a_clip(tiny_model):
