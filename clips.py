@@ -64,11 +64,13 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
     return generated, completed, np.stack(zs, axis=1), np.array(steps)
 
 
-def score_clips(search, frames, keypoint_maps, masks, *, method="independent", blend_solver="banded", **options):
+def score_clips(search, frames, keypoint_maps, masks, *, method="independent", blend_solver="banded", truth=None,
+                **options):
     """Inpaint the clips with `method` (options as inpaint_clips), Poisson-blend every frame,
-    and score them: PSNR per frame [C, T] and flicker per clip [C], before and after
-    blending, and the search's seconds per frame (all clips at once). Returns (blended
-    frames, scores)."""
+    and score them against `truth` (default: the frames; a video's damaged crops are the
+    frames, its clean crops the truth): PSNR per frame [C, T] and flicker per clip [C],
+    before and after blending, and the search's seconds per frame (all clips at once).
+    Returns (blended frames, scores)."""
     started = time.perf_counter()
     generated, completed, zs, steps = inpaint_clips(search, frames, keypoint_maps, masks, method=method, **options)
     seconds = time.perf_counter() - started
@@ -76,7 +78,7 @@ def score_clips(search, frames, keypoint_maps, masks, *, method="independent", b
     flat = (clips * length,) + generated.shape[2:]
     blended = poisson_blend(np.asarray(frames).reshape(flat), generated.reshape(flat),
                             np.asarray(masks).reshape(flat[:3]), solver=blend_solver).reshape(generated.shape)
-    truth = np.asarray(frames)
+    truth = np.asarray(frames if truth is None else truth)
     scores = {
         "psnr_before": psnr(completed.reshape(flat), truth.reshape(flat)).reshape(clips, length),
         "psnr_after": psnr(blended.reshape(flat), truth.reshape(flat)).reshape(clips, length),

@@ -99,6 +99,27 @@ def make_data(args):
     return records, test_dir
 
 
+def encoder_config(args, checkpoint_dir, records):
+    return EncoderTrainConfig(checkpoint_dir=checkpoint_dir, train_records=records, steps=args.encoder_steps,
+                              batch_size=args.batch_size, seed=args.seed, print_every=max(1, args.encoder_steps // 5))
+
+
+def conditioned_model(results="results", encoder=False):
+    """The keypoint-conditioned model of the default run (first seed) in `results`, made and
+    trained here with the default settings where they are missing (a finished run is
+    reused), and with encoder=True its learned initialiser too. Returns (its checkpoint
+    folder, the default settings)."""
+    from encoder import train_encoder
+    args = parse_args(["--results", results])
+    key, _, arch, conditional = METHODS[0]
+    records, _ = make_data(args)
+    train(args, key, arch, conditional, args.seed, records)
+    checkpoint_dir = os.path.join(run_dir(args, key, args.seed), "checkpoints")
+    if encoder:
+        train_encoder(encoder_config(args, checkpoint_dir, records))
+    return checkpoint_dir, args
+
+
 def evaluate(args, key, seed, images, maps, names):
     """Both experiments for one trained model, with one compiled search."""
     import evaluation
@@ -161,9 +182,7 @@ def run(args):
             ckpt, images, maps, os.path.join(args.results, "consistency"), mask_types=mask_types,
             milestones=sorted(int(n) for n in args.milestones.split(",")), temporal_mask=args.temporal_mask,
             temporal_subjects=args.temporal_subjects,
-            encoder_config=EncoderTrainConfig(checkpoint_dir=ckpt, train_records=records, steps=args.encoder_steps,
-                                              batch_size=args.batch_size, seed=args.seed,
-                                              print_every=max(1, args.encoder_steps // 5)),
+            encoder_config=encoder_config(args, ckpt, records),
             search_config=search_config(args, args.seed))
         progress.end()
 

@@ -52,12 +52,29 @@ def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale
     if not found:
         raise UserError(f"dlib finds no face in {name}: use a photo with a frontal face")
     box = clamp_box(found[0], width, height)
-    crop_mask = mask_lib.make_mask(mask_type, size, center_scale, fraction_masked)
-    box_mask = np.asarray(Image.fromarray((crop_mask * 255).astype(np.uint8)).resize(
+    photo_mask = mask_on_box(mask_lib.make_mask(mask_type, size, center_scale, fraction_masked), box, height, width)
+    return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
+
+
+def mask_on_box(crop_mask, box, height, width):
+    """A mask drawn on the face crop, stretched over the face box of a height x width photo:
+    [H, W], 1 = known (everything outside the box)."""
+    inside = np.asarray(Image.fromarray((crop_mask * 255).astype(np.uint8)).resize(
         (box[2] - box[0], box[3] - box[1]), Image.Resampling.NEAREST)) > 127
     photo_mask = np.ones((height, width), np.float32)
-    photo_mask[box[1]:box[3], box[0]:box[2]] = box_mask
-    return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
+    photo_mask[box[1]:box[3], box[0]:box[2]] = inside
+    return photo_mask
+
+
+def paste_face(damaged, face, box, photo_mask):
+    """The damaged photo (uint8) with the hole pixels inside box taken from `face`, the filled
+    crop ([-1, 1], size x size) resized back onto the box; known pixels stay as they were."""
+    filled = np.asarray(Image.fromarray(to_uint8(face)).resize((box[2] - box[0], box[3] - box[1]),
+                                                               Image.Resampling.BICUBIC))
+    result = damaged.copy()
+    hole = photo_mask[box[1]:box[3], box[0]:box[2]] < 0.5
+    result[box[1]:box[3], box[0]:box[2]][hole] = filled[hole]
+    return result
 
 
 def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=None, blend_solver="banded",
@@ -77,12 +94,7 @@ def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=N
     x, k = from_uint8(face.image[None]), from_uint8(face.keypoint_map[None])
     generated = search_all(search, x, k, crop_mask, z_init=z_init, milestones=[search.config.nIter])
     blended = poisson_blend(x, generated, crop_mask, solver=blend_solver)[0]
-    filled = np.asarray(Image.fromarray(to_uint8(blended)).resize((box[2] - box[0], box[3] - box[1]),
-                                                                  Image.Resampling.BICUBIC))
-    result = damaged.copy()
-    region = result[box[1]:box[3], box[0]:box[2]]
-    hole = photo_mask[box[1]:box[3], box[0]:box[2]] < 0.5
-    region[hole] = filled[hole]
+    result = paste_face(damaged, blended, box, photo_mask)
     stem = os.path.splitext(os.path.basename(image_path))[0]
     out_path = os.path.join(out_dir, f"{stem}_inpainted.png")
     save_image(out_path, result)

@@ -1,83 +1,181 @@
-"""Inpaint face clips frame by frame so the fills do not flicker (beyond the paper's pseudo-sequences).
+"""Inpaint face videos frame by frame so the fills do not flicker (beyond the paper's pseudo-sequences).
 
-    python sequence.py --synthetic_video 4 --temporal warm --nIter 75 --nIter_next 15 \
-        --checkpoint_dir results/runs/conditioned/seed0/checkpoints       # a model from experiments.py
+    python sequence.py --synthetic_video 8 --study            # every method on built-in clips (README table)
+    python sequence.py --video face.mp4 --maskType moving --checkpoint_dir checkpoints
+    python sequence.py --video frames/ --mask_video holes/ --temporal smooth
 
-Each clip is searched frame after frame (clips in parallel), with a temporal method:
-independent (a random z per frame: the paper), warm (z_t starts from z_t-1, --nIter_next
-steps after the first frame), smooth (warm, plus --temporal_weight * |z_t - z_t-1|^2 in the
-loss) or encoder (the learned initialiser per frame, then --nIter_next steps). Masks:
---maskType of masks.py on every frame, or `moving`, a block crossing the face. Writes to
---outDir: clip{c}.mp4 and clip{c}.gif (damaged | inpainted | truth), strip{c}.png, per-frame
-PSNR (psnr_before.npy, psnr_after.npy [clips, frames]), flicker per clip and summary.json.
+Frames come from --video (a video file imageio reads, or a folder of frames) or from
+--synthetic_video N built-in clips with ground truth. Damage: --maskType of masks.py on each
+frame's face box, `moving` (a block crossing the face), or --mask_video (a mask per frame,
+white = keep). In a video dlib finds the face of each frame (boxes averaged over 5 frames),
+its landmarks are taken from the damaged frame, and the filled face is pasted back into the
+frame; a frame without a face is a counted skip, left as it came.
 
-In progress (issue 13): only the built-in synthetic clips (--synthetic_video N) so far;
-video files, folders of frames, --mask_video, the dlib path and --study come next.
+Each clip is searched frame after frame, with a temporal method: independent (a random z
+per frame: the paper), warm (z_t starts from z_t-1, --nIter_next steps after the first
+frame), smooth (warm, plus --temporal_weight * |z_t - z_t-1|^2 in the loss) or encoder (the
+learned initialiser per frame, then --nIter_next steps). Writes to --outDir: clip{c}.mp4 and
+clip{c}.gif (damaged | inpainted | truth face crops), strip{c}.png, per-frame PSNR
+(psnr_before.npy, psnr_after.npy [clips, frames]), flicker per clip, summary.json, and for
+--video also inpainted.mp4, inpainted.gif and side_by_side.mp4 at the video's size.
+--study runs every method on the same synthetic clips and writes study.md / study.json.
 """
 import argparse
+import os
 
-from configs import TEMPORAL_METHODS, SearchConfig, pick
+from configs import CONFIG_NAME, TEMPORAL_METHODS, SearchConfig, pick
 from masks import MASK_TYPES
 from utils import UserError, run_cli
+
+SYNTHETIC_FRAMES = 32
+MAX_SKIP_LINES = 10
 
 
 def parse_args(argv=None):
     d = SearchConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint_dir", default="checkpoints")
+    p.add_argument("--video", default=None, help="a face video (mp4, avi, mov, gif, ...) or a folder of frames")
     p.add_argument("--synthetic_video", type=int, default=0, metavar="N", help="inpaint N built-in synthetic clips")
-    p.add_argument("--frames", type=int, default=32, help="frames per synthetic clip")
+    p.add_argument("--frames", type=int, default=None,
+                   help=f"frames per synthetic clip (default {SYNTHETIC_FRAMES}); of --video, the first N (default all)")
     p.add_argument("--clip_seed", type=int, default=1, help="seed of the synthetic clips (training faces use 0)")
     p.add_argument("--maskType", default="moving", choices=("moving",) + MASK_TYPES)
+    p.add_argument("--mask_video", default=None,
+                   help="holes of --video: a video or folder of masks at its size, white = keep, black = fill")
+    p.add_argument("--predictor", default=None, help="landmark model for --video (default: installed)")
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="the trained GAN (default: checkpoints; with --synthetic_video and no model there, "
+                        "experiments.py's conditioned model in --results, trained first if it is missing)")
+    p.add_argument("--results", default="results", help="experiments.py's results folder")
     p.add_argument("--temporal", default="warm", choices=TEMPORAL_METHODS)
     p.add_argument("--temporal_weight", type=float, default=0.1, help="weight of |z_t - z_t-1|^2 (smooth)")
-    p.add_argument("--nIter", type=int, default=d.nIter,
-                   help="search steps on the first frame (on every frame for independent)")
-    p.add_argument("--nIter_next", type=int, default=150, help="steps per frame after a warm start")
+    p.add_argument("--nIter", type=int, default=None,
+                   help=f"search steps on the first frame, on every frame for independent (default {d.nIter}, "
+                        "the paper's; for experiments.py's model the steps it was evaluated with)")
+    p.add_argument("--nIter_next", type=int, default=None, help="steps per frame after a warm start (default nIter / 5)")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
     p.add_argument("--seed", type=int, default=d.seed, help="random starts")
     p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
     p.add_argument("--outDir", default="sequence_results")
     p.add_argument("--study", action="store_true",
-                   help="run every method on the clips (encoder if one is trained) and write study.md / study.json")
+                   help="run every method on the synthetic clips and write study.md / study.json (the encoder's "
+                        "row needs a trained encoder; for experiments.py's model it is trained here)")
     return p.parse_args(argv)
+
+
+def check_args(args):
+    if bool(args.video) == bool(args.synthetic_video):
+        raise UserError("give --video PATH (a video file or a folder of frames) or --synthetic_video N, one of them")
+    if args.study and not args.synthetic_video:
+        raise UserError("--study needs --synthetic_video N: its intervals are over clips with ground truth")
+    if args.mask_video and not args.video:
+        raise UserError("--mask_video is the damage of --video; synthetic clips take --maskType")
+    if args.synthetic_video and (args.frames or SYNTHETIC_FRAMES) < 2:
+        raise UserError(f"--frames {args.frames}: a clip needs 2 frames or more")
+
+
+def find_model(args):
+    """(checkpoint folder, first-frame search steps): --checkpoint_dir as given; else
+    checkpoints/ if it holds a model; else, for synthetic clips, experiments.py's
+    conditioned model (trained now if missing, its encoder too for --study), searched with
+    the steps experiments.py evaluated it with."""
+    default_steps = args.nIter or SearchConfig().nIter
+    if args.checkpoint_dir:
+        return args.checkpoint_dir, default_steps
+    if os.path.exists(os.path.join("checkpoints", CONFIG_NAME)) or not args.synthetic_video:
+        return "checkpoints", default_steps
+    import experiments
+    print(f"no model in checkpoints/: using experiments.py's conditioned model in {args.results} "
+          "(trained first if it is not there)")
+    checkpoint_dir, settings = experiments.conditioned_model(args.results, encoder=args.study)
+    return checkpoint_dir, args.nIter or settings.nIter
 
 
 def main(args):
     import clips
     from inpaint import LatentSearch, load_model, make_z_init
 
-    if not args.synthetic_video:
-        raise UserError("give --synthetic_video N: reading videos and folders of frames is not built yet")
-    if args.frames < 2:
-        raise UserError(f"--frames {args.frames}: a clip needs 2 frames or more")
-    gan = load_model(args.checkpoint_dir)
+    check_args(args)
+    if args.video:
+        import video
+        read = video.read_frames(args.video, args.frames)  # an unreadable video fails before the model loads
+    checkpoint_dir, n_iter = find_model(args)
+    n_iter_next = n_iter // 5 if args.nIter_next is None else args.nIter_next
+    gan = load_model(checkpoint_dir)
     size = gan.config.output_size
-    frames, keypoint_maps = clips.synthetic_clips(args.synthetic_video, args.frames, size, args.clip_seed)
-    masks = clips.clip_masks(args.maskType, args.synthetic_video, args.frames, size)
-    search = LatentSearch(gan, pick(SearchConfig, vars(args), batch_size=args.synthetic_video))
+    if args.video:
+        face_clip, fps = find_faces(args, size, *read)
+        frames, keypoint_maps, masks, truth = face_clip.inputs, face_clip.keypoint_maps, face_clip.masks, \
+            face_clip.truths
+    else:
+        length = args.frames or SYNTHETIC_FRAMES
+        frames, keypoint_maps = clips.synthetic_clips(args.synthetic_video, length, size, args.clip_seed)
+        masks, truth = clips.clip_masks(args.maskType, args.synthetic_video, length, size), None
+    config = pick(SearchConfig, vars(args), batch_size=len(frames), nIter=n_iter)
+    search = LatentSearch(gan, config)
+    options = dict(n_iter_next=n_iter_next, temporal_weight=args.temporal_weight, blend_solver=args.blend_solver)
+    os.makedirs(args.outDir, exist_ok=True)
     if args.study:
-        import os
         from encoder import ENCODER_DIR
-        os.makedirs(args.outDir, exist_ok=True)
-        trained = os.path.isdir(os.path.join(args.checkpoint_dir, ENCODER_DIR))
-        return clips.study(search, frames, keypoint_maps, masks, args.outDir, n_iter_next=args.nIter_next,
-                           temporal_weight=args.temporal_weight, blend_solver=args.blend_solver,
-                           z_init=make_z_init("encoder", args.checkpoint_dir, gan) if trained else None)
-    z_init = make_z_init("encoder", args.checkpoint_dir, gan) if args.temporal == "encoder" else None
-    blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal,
-                                        n_iter_next=args.nIter_next, temporal_weight=args.temporal_weight,
-                                        z_init=z_init, blend_solver=args.blend_solver)
-    settings = {k: getattr(args, k) for k in ("checkpoint_dir", "synthetic_video", "frames", "clip_seed", "maskType",
-                                              "temporal", "temporal_weight", "nIter", "nIter_next", "lr", "lam",
-                                              "seed")}
-    summary = clips.write_clips(args.outDir, frames, masks, blended, scores, settings)
+        trained = os.path.isdir(os.path.join(checkpoint_dir, ENCODER_DIR))
+        if not trained:
+            print(f"no encoder in {checkpoint_dir}: the study leaves out its row (python train_encoder.py "
+                  f"--checkpoint_dir {checkpoint_dir} adds it)")
+        return clips.study(search, frames, keypoint_maps, masks, args.outDir,
+                           z_init=make_z_init("encoder", checkpoint_dir, gan) if trained else None, **options)
+    z_init = make_z_init("encoder", checkpoint_dir, gan) if args.temporal == "encoder" else None
+    blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal, truth=truth,
+                                        z_init=z_init, **options)
+    settings = {k: getattr(args, k) for k in ("video", "mask_video", "synthetic_video", "frames", "clip_seed",
+                                              "maskType", "temporal", "temporal_weight", "lr", "lam", "seed")}
+    settings.update(checkpoint_dir=checkpoint_dir, nIter=n_iter, nIter_next=n_iter_next)
+    if args.video:
+        settings.update(video_frames=len(face_clip.frames), frames_with_a_face=len(face_clip.used),
+                        skipped={name: reason for name, reason in face_clip.skipped})
+        write_video(args.outDir, face_clip, blended, fps)
+    summary = clips.write_clips(args.outDir, frames if truth is None else truth, masks, blended, scores, settings)
     print(f"{args.temporal}: PSNR {summary['psnr_after']['mean']:.2f} dB after blending, flicker "
           f"{1e3 * summary['flicker_after']['mean']:.3f}e-3 ({1e3 * summary['flicker_before']['mean']:.3f}e-3 before "
           f"blending), {summary['seconds_per_frame']:.2f} s per frame; written to {args.outDir}")
     return summary
+
+
+def find_faces(args, size, frames, names, fps, skipped):
+    """The faces of --video's frames as (a video.FaceClip, frames per second); says which
+    frames it skipped, and why."""
+    import clips
+    import video
+    from faces import FaceFinder
+    finder = FaceFinder(args.predictor, size)
+    if args.mask_video:
+        damage = {"frame_masks": video.read_mask_video(args.mask_video, frames)}
+    else:
+        damage = {"crop_masks": clips.clip_masks(args.maskType, 1, len(frames), size)[0]}
+    face_clip = video.face_clip(frames, names, finder, source=args.video, **damage)
+    face_clip.skipped = skipped + face_clip.skipped
+    for name, reason in face_clip.skipped[:MAX_SKIP_LINES]:
+        print(f"skipped {name} of {args.video}: {reason}")
+    more = len(face_clip.skipped) - MAX_SKIP_LINES
+    print(f"{len(face_clip.used)} frames with a face of {len(frames) + len(skipped)} read; {len(face_clip.skipped)} "
+          f"skipped{f' ({more} more not listed)' if more > 0 else ''}")
+    if len(face_clip.used) < 2:
+        raise UserError(f"dlib finds a face in only {len(face_clip.used)} frame of {args.video}: a video needs 2 "
+                        "or more (for one photo use complete.py --image)")
+    return face_clip, fps
+
+
+def write_video(out_dir, face_clip, blended, fps):
+    """inpainted.mp4 / .gif (the frames, faces filled) and side_by_side.mp4 (damaged |
+    inpainted | as read), at the video's size and frame rate."""
+    import numpy as np
+    from utils import save_gif, save_mp4
+    filled = face_clip.filled(blended)
+    save_mp4(os.path.join(out_dir, "inpainted.mp4"), filled, fps=fps)
+    save_gif(os.path.join(out_dir, "inpainted.gif"), filled, seconds_per_frame=1 / fps)
+    save_mp4(os.path.join(out_dir, "side_by_side.mp4"), np.concatenate([face_clip.damaged, filled, face_clip.frames],
+                                                                       axis=2), fps=fps)
 
 
 if __name__ == "__main__":

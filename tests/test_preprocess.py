@@ -10,24 +10,9 @@ import preprocess
 import preprocess_test_images
 import preprocess_train_images
 import records
+from helpers import astronaut, needs_dlib
 from synthetic import synthetic_face
 from utils import UserError
-
-
-def have_dlib():
-    try:
-        faces.FaceFinder()
-        return True
-    except UserError:
-        return False
-
-
-needs_dlib = pytest.mark.skipif(not have_dlib(), reason="dlib or the landmark model is not installed")
-
-
-def astronaut():
-    skimage_data = pytest.importorskip("skimage.data")
-    return skimage_data.astronaut()
 
 
 # ------------------------------------------------------------------ loading odd images

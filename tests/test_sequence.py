@@ -1,4 +1,5 @@
-"""Groundwork of sequence inpainting (issue 13): synthetic clips, the moving mask, flicker."""
+"""Sequence inpainting (issue 13): synthetic clips, the moving mask, flicker, the temporal methods,
+sequence.py end to end, and face videos through dlib."""
 import hashlib
 
 import numpy as np
@@ -6,6 +7,7 @@ import numpy as np
 import masks
 import synthetic
 from evaluation import flicker
+from helpers import needs_dlib
 
 
 def test_still_faces_are_those_the_data_sets_were_made_of():
@@ -153,6 +155,129 @@ def test_sequence_runs_every_method_end_to_end(tiny_model, tmp_path):
     assert "| warm |" in (tmp_path / "study" / "study.md").read_text()
     saved = json.loads((tmp_path / "study" / "study.json").read_text())["rows"]
     assert saved[1]["psnr_gain"]["value"] == pytest.approx(rows[1]["psnr_gain"].value)
-    for bad, message in ((["--synthetic_video", "0"], "give --synthetic_video N"), (["--frames", "1"], "2 frames")):
+    for bad, message in ((["--synthetic_video", "0"], "give --video PATH .* or --synthetic_video N"),
+                         (["--frames", "1"], "2 frames"), (["--video", "v.mp4"], "one of them"),
+                         (["--mask_video", "m.mp4"], "synthetic clips take --maskType")):
         with pytest.raises(UserError, match=message):
             sequence.main(sequence.parse_args(common + bad))
+
+
+def test_with_no_model_given_synthetic_clips_use_the_experiments_model(tiny_model, tmp_path, monkeypatch):
+    import experiments
+    import sequence
+    from configs import SearchConfig
+    calls = []
+
+    def conditioned_model(results, encoder=False):  # stands in for training it (minutes)
+        calls.append((results, encoder))
+        return tiny_model[0], experiments.parse_args(["--nIter", "5"])
+    monkeypatch.setattr(experiments, "conditioned_model", conditioned_model)
+    monkeypatch.chdir(tmp_path)  # no model in ./checkpoints
+    study = sequence.parse_args(["--synthetic_video", "2", "--study", "--results", "res"])
+    assert sequence.find_model(study) == (tiny_model[0], 5) and calls == [("res", True)]
+    assert sequence.find_model(sequence.parse_args(["--synthetic_video", "2", "--nIter", "7"])) == (tiny_model[0], 7)
+    assert calls[-1] == ("results", False)
+    assert sequence.find_model(sequence.parse_args(["--video", "v.mp4"])) == ("checkpoints", SearchConfig().nIter)
+    given = sequence.parse_args(["--synthetic_video", "2", "--checkpoint_dir", "mine"])
+    assert sequence.find_model(given) == ("mine", SearchConfig().nIter) and len(calls) == 2
+
+
+# ------------------------------------------------------------------ face videos (dlib per frame)
+
+def astronaut_clip(frames=6):
+    """skimage's astronaut as a short video: the photo turned by up to 2 degrees a frame and
+    moved 2 px right and 1 px down a frame, cropped to 256 x 256 around the face."""
+    from PIL import Image
+
+    from helpers import astronaut
+    photo = Image.fromarray(astronaut())
+    return np.stack([np.asarray(photo.rotate(2.0 * (t - frames // 2), resample=Image.Resampling.BICUBIC,
+                                             center=(220, 120), translate=(2 * t, t)))[20:276, 100:356]
+                     for t in range(frames)])
+
+
+def write_frames(folder, frames, names=None):
+    from PIL import Image
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / (names[t] if names else f"frame{t:03d}.png"))
+    return folder
+
+
+@needs_dlib
+def test_a_face_video_is_followed_frame_by_frame():
+    import video
+    from faces import FaceFinder
+    frames = astronaut_clip()
+    names = [f"frame {t}" for t in range(len(frames))]
+    holes = np.ones(frames.shape[:3], np.float32)
+    holes[:, 100:130, 70:110] = 0
+    finder = FaceFinder(size=32)
+    clip = video.face_clip(frames, names, finder, frame_masks=holes)
+    assert clip.used == list(range(6)) and clip.skipped == []
+    assert clip.inputs.shape == clip.truths.shape == clip.keypoint_maps.shape == (1, 6, 32, 32, 3)
+    np.testing.assert_array_equal(clip.frame_masks, holes)
+    assert (clip.damaged[:, 100:130, 70:110] == 0).all()
+    assert 0 < clip.masks.mean() < 1  # the hole reaches into the face crops
+    centres = np.array([[(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] for b in clip.boxes])
+    # The face moves 2 px right and 1 px down a frame; the averaged boxes follow it.
+    assert abs((centres[-1, 0] - centres[0, 0]) - 10) < 5 and np.abs(np.diff(centres, axis=0)).max() < 6
+    # Pasting back fills the holes inside the face box and changes nothing else.
+    filled = clip.filled(np.ones(clip.inputs.shape, np.float32))
+    np.testing.assert_array_equal(filled[clip.frame_masks > 0.5], clip.damaged[clip.frame_masks > 0.5])
+    left, top, right, bottom = clip.boxes[0]
+    inside_box_hole = np.zeros(holes.shape[1:], bool)
+    inside_box_hole[top:bottom, left:right] = holes[0, top:bottom, left:right] == 0
+    assert (filled[0][inside_box_hole] == 255).all()
+
+
+@needs_dlib
+def test_a_real_clip_runs_through_the_dlib_path(tiny_model, tmp_path, capsys):
+    import json
+
+    import imageio.v3 as iio
+
+    import sequence
+    frames = astronaut_clip()
+    blank = np.full_like(frames[0], 128)  # a frame without a face: skipped, counted, left as it came
+    folder = write_frames(tmp_path / "frames", list(frames[:3]) + [blank] + list(frames[3:]))
+    out = tmp_path / "out"
+    summary = sequence.main(sequence.parse_args(["--video", str(folder), "--checkpoint_dir", tiny_model[0],
+                                                 "--nIter", "3", "--nIter_next", "1", "--outDir", str(out)]))
+    assert f"skipped frame003.png of {folder}: no face" in capsys.readouterr().out
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["skipped"] == {"frame003.png": "no face"} and saved["frames_with_a_face"] == 6
+    assert summary["psnr_after"]["count"] == 6 and summary["steps_per_frame"] == [3, 1, 1, 1, 1, 1]
+    inpainted = iio.imread(out / "inpainted.mp4", plugin="FFMPEG")
+    assert inpainted.shape == (7, 256, 256, 3)
+    assert np.abs(inpainted[3].astype(float) - 128).mean() < 3  # the skipped frame, through H.264
+    assert np.abs(inpainted[0, :40].astype(float) - frames[0, :40]).mean() < 3  # above the face: untouched
+    assert iio.imread(out / "side_by_side.mp4", plugin="FFMPEG").shape == (7, 256, 768, 3)
+    assert iio.imread(out / "inpainted.gif").shape[0] == 7 and (out / "strip0.png").exists()
+
+
+def test_videos_and_folders_of_frames_are_read_or_refused_in_one_line(tmp_path):
+    import pytest
+
+    import video
+    from utils import UserError, save_mp4
+    frames = np.random.default_rng(0).integers(0, 255, (5, 48, 64, 3), dtype=np.uint8)
+    save_mp4(str(tmp_path / "clip.mp4"), frames, fps=5)
+    read, names, fps, skipped = video.read_frames(str(tmp_path / "clip.mp4"))
+    assert read.shape == (5, 48, 64, 3) and fps == 5 and names[4] == "frame 4" and skipped == []
+    assert video.read_frames(str(tmp_path / "clip.mp4"), limit=2)[0].shape[0] == 2
+    folder = write_frames(tmp_path / "frames", list(frames[:2]) + [frames[2, :40]],
+                          ["a.png", "b.png", "c.png"])
+    (folder / "d.png").write_text("not an image")
+    read, names, _, skipped = video.read_frames(str(folder))
+    np.testing.assert_array_equal(read, frames[:2])
+    assert names == ["a.png", "b.png"] and [s[0] for s in skipped] == ["c.png", "d.png"]
+    assert "64x40, not 64x48" in skipped[0][1] and skipped[1][1].startswith("unreadable")
+    (tmp_path / "broken.mp4").write_text("not a video")
+    (tmp_path / "empty").mkdir()
+    for path, message in (("broken.mp4", "cannot read the video .*broken.mp4"), ("missing.mp4", "does not exist"),
+                          ("empty", "no frames .* in the video folder")):
+        with pytest.raises(UserError, match=message):
+            video.read_frames(str(tmp_path / path))
+    with pytest.raises(UserError, match="mask video .*clip.mp4 has 5 frames of 64x48 but the video has 6"):
+        video.read_mask_video(str(tmp_path / "clip.mp4"), np.zeros((6, 48, 64, 3), np.uint8))
