@@ -29,8 +29,9 @@ METHODS = TEMPORAL_METHODS
 
 def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent", n_iter=None, n_iter_next=None,
                   temporal_weight=0.1, z_init=None):
-    """The latent search over up to search.config.batch_size clips of T frames. z_init(images,
-    masks, keypoint_maps) -> z is the encoder's start (method "encoder"). Returns
+    """The latent search over up to search.config.batch_size clips of T frames, its random
+    starts drawn afresh from the search's seed. z_init(images, masks, keypoint_maps) -> z is
+    the encoder's start (method "encoder"). Returns
     (G(z) [C, T, S, S, 3], the composites M x + (1 - M) G(z), z [C, T, z_dim], the steps run
     per frame [T])."""
     if method not in METHODS:
@@ -43,6 +44,7 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
     size = search.config.batch_size
     generated, zs, steps = [], [], []
     previous = None
+    search.reseed()  # every method starts its clips from the same random z
     for t in range(length):
         images, _ = pad_batch(np.asarray(frames[:, t], np.float32), size)
         maps, _ = pad_batch(np.asarray(keypoint_maps[:, t], np.float32), size)

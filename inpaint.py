@@ -133,6 +133,11 @@ class LatentSearch(tf.Module):
         self.accepted.assign(tf.zeros_like(self.accepted))
         self.hmc_beta.assign(float(self.config.hmcBeta))
 
+    def reseed(self, seed=None):
+        """Restart the random starts from `seed` (default: the config's), so that a run is a
+        function of its seed, not of what was searched before it."""
+        self.noise.reset_from_seed(self.config.seed if seed is None else seed)
+
     def skip(self, batches):
         """Draw and drop the random starts of `batches` batches, so that a shard of an
         evaluation starts its batches at the z an unsharded run gives them (exact for Adam;
