@@ -38,7 +38,8 @@ def parse_args(argv=None):
     p.add_argument("--video", default=None, help="a face video (mp4, avi, mov, gif, ...) or a folder of frames")
     p.add_argument("--synthetic_video", type=int, default=0, metavar="N", help="inpaint N built-in synthetic clips")
     p.add_argument("--frames", type=int, default=None,
-                   help=f"frames per synthetic clip (default {SYNTHETIC_FRAMES}); of --video, the first N (default all)")
+                   help=f"frames per synthetic clip (default {SYNTHETIC_FRAMES}); of --video, the first N "
+                        "(default all)")
     p.add_argument("--clip_seed", type=int, default=1, help="seed of the synthetic clips (training faces use 0)")
     p.add_argument("--maskType", default="moving", choices=("moving",) + MASK_TYPES)
     p.add_argument("--mask_video", default=None,
@@ -53,7 +54,8 @@ def parse_args(argv=None):
     p.add_argument("--nIter", type=int, default=None,
                    help=f"search steps on the first frame, on every frame for independent (default {d.nIter}, "
                         "the paper's; for experiments.py's model the steps it was evaluated with)")
-    p.add_argument("--nIter_next", type=int, default=None, help="steps per frame after a warm start (default nIter / 5)")
+    p.add_argument("--nIter_next", type=int, default=None,
+                   help="steps per frame after a warm start (default nIter / 5)")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
     p.add_argument("--seed", type=int, default=d.seed, help="random starts")

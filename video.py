@@ -52,8 +52,9 @@ def read_frames(path, limit=None, what="video"):
                 skipped.append((os.path.basename(file), str(skip)))
                 continue
             if frames and frame.shape != frames[0].shape:
-                skipped.append((os.path.basename(file), f"{frame.shape[1]}x{frame.shape[0]}, not "
-                                                        f"{frames[0].shape[1]}x{frames[0].shape[0]} as the first frame"))
+                first = frames[0].shape
+                skipped.append((os.path.basename(file), f"{frame.shape[1]}x{frame.shape[0]}, not {first[1]}x{first[0]} "
+                                                        "as the first frame"))
                 continue
             frames.append(frame)
             names.append(os.path.basename(file))
