@@ -74,7 +74,7 @@ def check_args(args):
         raise UserError("--study needs --synthetic_video N: its intervals are over clips with ground truth")
     if args.mask_video and not args.video:
         raise UserError("--mask_video is the damage of --video; synthetic clips take --maskType")
-    if args.synthetic_video and (args.frames or SYNTHETIC_FRAMES) < 2:
+    if args.frames is not None and args.frames < 2:
         raise UserError(f"--frames {args.frames}: a clip needs 2 frames or more")
 
 
@@ -102,13 +102,15 @@ def main(args):
     check_args(args)
     if args.video:
         import video
-        read = video.read_frames(args.video, args.frames)  # an unreadable video fails before the model loads
+        # An unreadable video or mask video fails before the model loads.
+        read = video.read_frames(args.video, args.frames)
+        holes = video.read_mask_video(args.mask_video, read[0]) if args.mask_video else None
     checkpoint_dir, n_iter = find_model(args)
     n_iter_next = n_iter // 5 if args.nIter_next is None else args.nIter_next
     gan = load_model(checkpoint_dir)
     size = gan.config.output_size
     if args.video:
-        face_clip, fps = find_faces(args, size, *read)
+        face_clip, fps = find_faces(args, size, *read, holes=holes)
         frames, keypoint_maps, masks, truth = face_clip.inputs, face_clip.keypoint_maps, face_clip.masks, \
             face_clip.truths
     else:
@@ -144,15 +146,15 @@ def main(args):
     return summary
 
 
-def find_faces(args, size, frames, names, fps, skipped):
-    """The faces of --video's frames as (a video.FaceClip, frames per second); says which
-    frames it skipped, and why."""
+def find_faces(args, size, frames, names, fps, skipped, holes=None):
+    """The faces of --video's frames as (a video.FaceClip, frames per second), damaged by
+    holes (--mask_video's masks) or else by --maskType; says which frames it skipped, and why."""
     import clips
     import video
     from faces import FaceFinder
     finder = FaceFinder(args.predictor, size)
-    if args.mask_video:
-        damage = {"frame_masks": video.read_mask_video(args.mask_video, frames)}
+    if holes is not None:
+        damage = {"frame_masks": holes}
     else:
         damage = {"crop_masks": clips.clip_masks(args.maskType, 1, len(frames), size)[0]}
     face_clip = video.face_clip(frames, names, finder, source=args.video, **damage)
