@@ -6,18 +6,19 @@
 Training step and z-iteration are timed against their FLOP floor at this machine's measured
 float32 matmul peak; Poisson blending against a per-pixel-loop baseline; preprocessing as
 images per second with 1 and 2 processes; the training input pipeline's images per second
-(bench_pipeline.py); last, each model of experiments.py at its CPU
-settings (bench_budget.py).
+(bench_pipeline.py); a face video's per-frame cost outside the search (bench_sequence.py);
+last, each model of experiments.py at its CPU settings (bench_budget.py).
 """
 import argparse
 import os
-import platform
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import bench_blend, bench_budget, bench_pipeline, bench_preprocess, bench_search, bench_train  # noqa: E402
+from bench import (bench_blend, bench_budget, bench_pipeline, bench_preprocess, bench_search,  # noqa: E402
+                   bench_sequence, bench_train)
 from model import ModelConfig, train_step_flops  # noqa: E402
+from report import machine  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -82,6 +83,9 @@ def main(args):
     for model_size, records_size, how, rate, per_core in pipeline:
         rows.append((f"input pipeline {model_size} px from {records_size} px records, {how}", f"{rate:.0f} /s",
                      f"{per_core:.0f} /s per core", ""))
+    for frame_size, decode, faces, finish, _ in bench_sequence.video_rows(4 if args.quick else 16, size):
+        rows.append((f"video {frame_size}: decode, dlib, blend and paste", f"{1e3 * (decode + faces + finish):.0f} ms",
+                     f"dlib {1e3 * faces:.0f} ms", "per frame, before the search"))
     demo = bench_budget.parse_args(["--steps", "2" if args.quick else "20"])  # experiments.py's settings
     for r in bench_budget.measure(demo, peak)[1]:
         for what, seconds, floor in (("train step", r["train_step_s"], r["train_floor_s"]),
@@ -90,7 +94,7 @@ def main(args):
                          f"{100 * floor / seconds:.0f}% of peak"))
 
     print("floors: executed FLOPs at the measured matmul peak (the shortcut executes fewer)")
-    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, float32 matmul peak {peak:.0f} GFLOP/s; "
+    print(f"\nmachine: {machine()}, float32 matmul peak {peak:.0f} GFLOP/s; "
           f"networks at gf_dim = df_dim = {width}, {size}x{size}, batch {batch}")
     print(f"| {'what':52s} | {'measured':>10s} | {'floor / baseline':>18s} | {'ratio':30s} |")
     print(f"|{'-' * 54}|{'-' * 12}|{'-' * 20}|{'-' * 32}|")
