@@ -11,6 +11,10 @@ frame, so a frame can start from the previous frame's z:
 Frames, keypoint maps: [C, T, S, S, 3] in [-1, 1]; masks [C, T, S, S] (1 = known).
 """
 import dataclasses
+import glob
+import hashlib
+import json
+import os
 import time
 
 import numpy as np
@@ -22,16 +26,66 @@ from configs import TEMPORAL_METHODS
 from evaluation import flicker
 from inpaint import composite, pad_batch, psnr, write_summary_arrays
 from stats import Interval, difference_interval, mean_interval, ratio_interval
-from utils import from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
+from utils import atomic_path, from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
 
 METHODS = TEMPORAL_METHODS
 
 
+class FrameLog:
+    """Each searched frame saved as it finishes (frame{t}.npz in `folder`, beside key.json
+    naming the inputs and settings), so that a stopped search resumes at the frame it was on.
+    Frames saved for other inputs or settings are removed. folder None: nothing is saved."""
+
+    def __init__(self, folder, key):
+        self.folder, self.done = folder, []
+        if folder is None:
+            return
+        key_path = os.path.join(folder, "key.json")
+        if os.path.exists(key_path):
+            with open(key_path) as f:
+                same = json.load(f).get("key") == key
+            while same and os.path.exists(self.path(len(self.done))):
+                with np.load(self.path(len(self.done))) as saved:
+                    self.done.append((saved["generated"], saved["z"], int(saved["steps"])))
+        if not self.done:
+            self.clear()
+            os.makedirs(folder, exist_ok=True)
+            save_json(key_path, {"key": key})
+
+    def path(self, t):
+        return os.path.join(self.folder, f"frame{t:05d}.npz")
+
+    def save(self, t, generated, z, steps):
+        if self.folder is not None:
+            with atomic_path(self.path(t)) as tmp, open(tmp, "wb") as f:
+                np.savez(f, generated=generated, z=z, steps=steps)
+
+    def clear(self):
+        remove_frame_log(self.folder)
+
+
+def remove_frame_log(folder):
+    """Remove a FrameLog's files (only those), and its folder if that leaves it empty."""
+    if folder is None or not os.path.isdir(folder):
+        return
+    for old in glob.glob(os.path.join(folder, "frame*.npz")) + glob.glob(os.path.join(folder, "key.json")):
+        os.remove(old)
+    if not os.listdir(folder):
+        os.rmdir(folder)
+
+
+def random_start(method, t):
+    """Whether frame t of `method` starts from a random z (drawn from the search's noise)."""
+    return method == "independent" or (method in ("warm", "smooth") and t == 0)
+
+
 def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent", n_iter=None, n_iter_next=None,
-                  temporal_weight=0.1, z_init=None):
+                  temporal_weight=0.1, z_init=None, resume_dir=None, resume_key=""):
     """The latent search over up to search.config.batch_size clips of T frames, its random
     starts drawn afresh from the search's seed. z_init(images, masks, keypoint_maps) -> z is
-    the encoder's start (method "encoder"). Returns
+    the encoder's start (method "encoder"). With resume_dir each frame is saved as it
+    finishes (FrameLog) and a run stopped half-way goes on from there, as if never stopped;
+    resume_key names what the arrays and settings do not (the model). Returns
     (G(z) [C, T, S, S, 3], the composites M x + (1 - M) G(z), z [C, T, z_dim], the steps run
     per frame [T])."""
     if method not in METHODS:
@@ -45,7 +99,16 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
     generated, zs, steps = [], [], []
     previous = None
     search.reseed()  # every method starts its clips from the same random z
-    for t in range(length):
+    log = FrameLog(resume_dir, _search_key(search, frames, keypoint_maps, masks, method, n_iter, n_iter_next,
+                                           temporal_weight, resume_key) if resume_dir else None)
+    for fake, previous, count in log.done[:length]:
+        generated.append(fake)
+        zs.append(previous[:clips])
+        steps.append(count)
+    if generated:
+        print(f"resuming at frame {len(generated)} of {length}: the frames before it are in {resume_dir}")
+        search.skip(sum(random_start(method, t) for t in range(len(generated))))
+    for t in range(len(generated), length):
         images, _ = pad_batch(np.asarray(frames[:, t], np.float32), size)
         maps, _ = pad_batch(np.asarray(keypoint_maps[:, t], np.float32), size)
         holes, _ = pad_batch(np.asarray(masks[:, t], np.float32)[..., None], size)
@@ -61,9 +124,21 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
         generated.append(fake[:clips])
         zs.append(previous[:clips])
         steps.append(count)
+        log.save(t, fake[:clips], previous, count)
     generated = np.stack(generated, axis=1)
     completed = composite(np.asarray(frames), generated, np.asarray(masks, np.float32)[..., None])
     return generated, completed, np.stack(zs, axis=1), np.array(steps)
+
+
+def _search_key(search, frames, keypoint_maps, masks, method, n_iter, n_iter_next, temporal_weight, extra):
+    """What decides a clip search's frames: the arrays, the method and the search's settings."""
+    digest = hashlib.sha256()
+    for array in (frames, keypoint_maps, masks):
+        digest.update(np.ascontiguousarray(array, np.float32).tobytes())
+    settings = {"method": method, "n_iter": n_iter, "n_iter_next": n_iter_next, "temporal_weight": temporal_weight,
+                "search": dataclasses.asdict(search.config), "extra": extra}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def score_clips(search, frames, keypoint_maps, masks, *, method="independent", blend_solver="banded", truth=None,

@@ -19,6 +19,8 @@ clip{c}.gif (damaged | inpainted | truth face crops), strip{c}.png, per-frame PS
 (psnr_before.npy, psnr_after.npy [clips, frames]), flicker per clip, summary.json, and for
 --video also inpainted.mp4, inpainted.gif and side_by_side.mp4 at the video's size.
 --study runs every method on the same synthetic clips and writes study.md / study.json.
+Each searched frame is kept in --outDir/progress until the outputs are written, so a stopped
+run goes on from the frame it was on when the same command is run again.
 """
 import argparse
 import os
@@ -96,8 +98,11 @@ def find_model(args):
 
 
 def main(args):
+    import json
+
     import clips
     from inpaint import LatentSearch, load_model, make_z_init
+    from tfstart import tf
 
     check_args(args)
     if args.video:
@@ -130,8 +135,15 @@ def main(args):
         return clips.study(search, frames, keypoint_maps, masks, args.outDir,
                            z_init=make_z_init("encoder", checkpoint_dir, gan) if trained else None, **options)
     z_init = make_z_init("encoder", checkpoint_dir, gan) if args.temporal == "encoder" else None
-    blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal, truth=truth,
-                                        z_init=z_init, **options)
+    progress = os.path.join(args.outDir, "progress")
+    model = {"checkpoint": os.path.abspath(checkpoint_dir), "latest": tf.train.latest_checkpoint(checkpoint_dir)}
+    try:
+        blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal, truth=truth,
+                                            z_init=z_init, resume_dir=progress, resume_key=json.dumps(model),
+                                            **options)
+    except KeyboardInterrupt:
+        raise UserError(f"interrupted: the frames searched so far are in {progress}; run the same command again "
+                        "to go on from there") from None
     settings = {k: getattr(args, k) for k in ("video", "mask_video", "synthetic_video", "frames", "clip_seed",
                                               "maskType", "temporal", "temporal_weight", "lr", "lam", "seed")}
     settings.update(checkpoint_dir=checkpoint_dir, nIter=n_iter, nIter_next=n_iter_next)
@@ -140,6 +152,7 @@ def main(args):
                         skipped={name: reason for name, reason in face_clip.skipped})
         write_video(args.outDir, face_clip, blended, fps)
     summary = clips.write_clips(args.outDir, frames if truth is None else truth, masks, blended, scores, settings)
+    clips.remove_frame_log(progress)
     print(f"{args.temporal}: PSNR {summary['psnr_after']['mean']:.2f} dB after blending, flicker "
           f"{1e3 * summary['flicker_after']['mean']:.3f}e-3 ({1e3 * summary['flicker_before']['mean']:.3f}e-3 before "
           f"blending), {summary['seconds_per_frame']:.2f} s per frame; written to {args.outDir}")

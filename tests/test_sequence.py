@@ -167,6 +167,59 @@ def test_sequence_runs_every_method_end_to_end(tiny_model, tmp_path):
             sequence.main(sequence.parse_args(common + bad))
 
 
+def test_a_stopped_clip_search_goes_on_where_it_stopped(tiny_model, tmp_path):
+    import os
+
+    from clips import inpaint_clips, remove_frame_log
+    from configs import SearchConfig
+    from inpaint import LatentSearch, load_model
+    search = LatentSearch(load_model(tiny_model[0]), SearchConfig(batch_size=2, nIter=3))
+    frames, maps, known = clip_inputs(frames=5)
+    for method in ("independent", "warm"):
+        reference = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=2)
+        log = tmp_path / method
+        inpaint_clips(search, frames, maps, known, method=method, n_iter_next=2, resume_dir=str(log))
+        assert sorted(os.listdir(log)) == [f"frame{t:05d}.npz" for t in range(5)] + ["key.json"]
+        for t in (2, 3, 4):  # as if stopped during frame 2
+            os.remove(log / f"frame{t:05d}.npz")
+        resumed = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=2, resume_dir=str(log))
+        for ours, theirs in zip(resumed, reference):  # the random starts of frames 0 and 1 are skipped, not redrawn
+            np.testing.assert_array_equal(ours, theirs)
+    # Other settings do not pick up the frames saved for these.
+    other = inpaint_clips(search, frames, maps, known, method="warm", n_iter_next=1, resume_dir=str(tmp_path / "warm"))
+    assert list(other[3]) == [3, 1, 1, 1, 1]
+    (tmp_path / "warm" / "mine.txt").write_text("not the log's")
+    remove_frame_log(str(tmp_path / "warm"))
+    assert os.listdir(tmp_path / "warm") == ["mine.txt"]
+    remove_frame_log(str(tmp_path / "independent"))
+    assert not (tmp_path / "independent").exists()
+
+
+def test_an_interrupted_sequence_run_resumes(tiny_model, tmp_path, monkeypatch, capsys):
+    import pytest
+
+    import sequence
+    from inpaint import LatentSearch
+    from utils import UserError
+    argv = ["--checkpoint_dir", tiny_model[0], "--synthetic_video", "2", "--frames", "4", "--nIter", "2",
+            "--outDir", str(tmp_path)]
+    run, calls = LatentSearch.run, []
+
+    def stopped_on_frame_3(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return run(self, *args)
+    monkeypatch.setattr(LatentSearch, "run", stopped_on_frame_3)
+    with pytest.raises(UserError, match="interrupted: the frames searched so far are in .*progress"):
+        sequence.main(sequence.parse_args(argv))
+    assert len(list((tmp_path / "progress").glob("frame*.npz"))) == 2
+    monkeypatch.setattr(LatentSearch, "run", run)
+    summary = sequence.main(sequence.parse_args(argv))
+    assert "resuming at frame 2 of 4" in capsys.readouterr().out
+    assert summary["psnr_after"]["count"] == 8 and not (tmp_path / "progress").exists()
+
+
 def test_with_no_model_given_synthetic_clips_use_the_experiments_model(tiny_model, tmp_path, monkeypatch):
     import experiments
     import sequence
