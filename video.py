@@ -2,7 +2,9 @@
 each frame (dlib; the boxes averaged over neighbouring frames so the crop does not jitter),
 the damage of each frame, and the filled faces pasted back into the frames.
 
-Frames are uint8 RGB [T, H, W, 3]; frame masks [T, H, W], 1 = known. A frame in which dlib
+Frames are uint8 RGB [T, H, W, 3]; frame masks bool [T, H, W], True = known. A video is held
+in memory (the frames, the damaged and the filled frames: about 3 x T x H x W x 3 bytes);
+sequence.py's --frames keeps the first T of a long one. A frame in which dlib
 finds no face is a counted skip: it stays in the video as it came (no hole drawn on it, or
 the --mask_video hole left unfilled).
 """
@@ -81,14 +83,14 @@ def read_frames(path, limit=None, what="video"):
 
 
 def read_mask_video(path, frames):
-    """[T, H, W] masks (white > 127 = known) of a mask video or folder for these frames:
+    """bool [T, H, W] masks (white = known) of a mask video or folder for these frames:
     the first T of its frames, which must have the frames' size."""
     masks = read_frames(path, limit=len(frames), what="mask video")[0]
     if len(masks) < len(frames) or masks.shape[1:3] != frames.shape[1:3]:
         raise UserError(f"the mask video {path} has {len(masks)} frames of {masks.shape[2]}x{masks.shape[1]} but "
                         f"the video has {len(frames)} of {frames.shape[2]}x{frames.shape[1]}: give one mask per "
                         "frame at the video's size (white = keep, black = fill)")
-    return (masks.mean(axis=3) > 127).astype(np.float32)
+    return masks.sum(axis=3, dtype=np.uint16) > 3 * 127  # the mean of R, G, B above 127
 
 
 def pick_box(found, previous):
@@ -113,7 +115,7 @@ class FaceClip:
     """A video's faces as one clip for clips.score_clips, and what puts them back."""
     frames: np.ndarray         # uint8 [T, H, W, 3], as read (the truth the PSNR is measured against)
     damaged: np.ndarray        # uint8 [T, H, W, 3], the holes black
-    frame_masks: np.ndarray    # [T, H, W], 1 = known
+    frame_masks: np.ndarray    # bool [T, H, W], True = known
     names: list                # of the T frames
     used: list                 # indices of the frames with a face, the clip's frames in order
     boxes: list                # the face box of each used frame
@@ -138,7 +140,9 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
     one is unknown in practice)."""
     size, count = finder.size, len(frames)
     height, width = frames.shape[1:3]
-    looked_at = frames if frame_masks is None else (frames * frame_masks[..., None]).astype(np.uint8)
+    if frame_masks is not None:
+        frame_masks = np.asarray(frame_masks) > 0.5
+    looked_at = frames if frame_masks is None else frames * frame_masks[..., None]
     used, boxes, skipped, previous = [], [], [], None
     for t, frame in enumerate(looked_at):
         found = [clamp_box(b, width, height) for b in finder.boxes(frame)]
@@ -154,10 +158,10 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
                         + (" or a smaller --mask_video hole" if frame_masks is not None else ""))
     boxes = smooth_boxes(boxes)
     if frame_masks is None:
-        frame_masks = np.ones((count, height, width), np.float32)
+        frame_masks = np.ones((count, height, width), bool)
         for t, box in zip(used, boxes):
-            frame_masks[t] = mask_on_box(crop_masks[t], box, height, width)
-    damaged = (frames * frame_masks[..., None]).astype(np.uint8)
+            frame_masks[t] = mask_on_box(crop_masks[t], box, height, width) > 0.5
+    damaged = frames * frame_masks[..., None]  # uint8 x bool: uint8, a byte a pixel for long videos
     inputs, truths, maps, masks = [], [], [], []
     for t, box in zip(used, boxes):
         landmarks = finder.landmarks_in_box(damaged[t], box)
