@@ -3,9 +3,8 @@ each frame (dlib; the boxes averaged over neighbouring frames so the crop does n
 the damage of each frame, and the filled faces pasted back into the frames.
 
 Frames are uint8 RGB [T, H, W, 3]; frame masks bool [T, H, W], True = known. A video is held
-in memory (frames, damaged frames, masks, filled frames, the side-by-side copy: about 19 x T x H
-x W bytes);
-sequence.py's --frames keeps the first T of a long one. A frame in which dlib
+in memory (frames, damaged frames, masks, filled frames, the side-by-side copy: about 19 x T x
+H x W bytes); sequence.py's --frames keeps the first T of a long one. A frame in which dlib
 finds no face is a counted skip: it stays in the video as it came (no hole drawn on it, or
 the --mask_video hole left unfilled).
 """
