@@ -115,7 +115,7 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
         anchor, start, count = None, None, n_iter
         if method == "encoder":
             start, count = z_init(images, holes, maps), n_iter_next
-        elif method in ("warm", "smooth") and previous is not None:
+        elif not random_start(method, t):  # warm or smooth after the first frame
             start, count = previous, n_iter_next
             anchor = previous if method == "smooth" else None
         search.start(start, anchor=anchor, anchor_weight=temporal_weight)
