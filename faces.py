@@ -143,15 +143,22 @@ def clamp_box(box, width, height):
     return max(0, left), max(0, top), min(width, right), min(height, bottom)
 
 
+def crop_pixels(image, box, size):
+    """uint8 [size, size, 3]: the (clamped) box of the image, resized bicubically."""
+    left, top, right, bottom = box
+    return np.asarray(Image.fromarray(image[top:bottom, left:right]).resize((size, size), Image.Resampling.BICUBIC),
+                      dtype=np.uint8)
+
+
 def crop_face(image, box, landmarks, size, source=""):
     """Crop the clamped box, resize to size x size, move the landmarks into the crop and
     draw the keypoint map there. Returns None if the clamped box is degenerate."""
     left, top, right, bottom = clamp_box(box, image.shape[1], image.shape[0])
     if right - left < MIN_BOX_SIDE or bottom - top < MIN_BOX_SIDE:
         return None
-    crop = Image.fromarray(image[top:bottom, left:right]).resize((size, size), Image.Resampling.BICUBIC)
+    crop = crop_pixels(image, (left, top, right, bottom), size)
     scale = np.array([size / (right - left), size / (bottom - top)], dtype=np.float32)
     # Pixel centres: photo pixel x maps to crop coordinate (x + 0.5 - left) * scale - 0.5.
     points = ((np.asarray(landmarks, np.float32) + 0.5 - [left, top]) * scale - 0.5).astype(np.float32)
-    return Face(np.asarray(crop, dtype=np.uint8), draw_keypoint_map(points, size), points,
+    return Face(crop, draw_keypoint_map(points, size), points,
                 (left, top, right, bottom), source)

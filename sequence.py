@@ -116,8 +116,8 @@ def main(args):
     size = gan.config.output_size
     if args.video:
         face_clip, fps = find_faces(args, size, *read, holes=holes)
-        frames, keypoint_maps, masks, truth = face_clip.inputs, face_clip.keypoint_maps, face_clip.masks, \
-            face_clip.truths
+        frames, keypoint_maps, masks, truth = (face_clip.inputs, face_clip.keypoint_maps, face_clip.masks,
+                                               face_clip.truths)
     else:
         length = args.frames or SYNTHETIC_FRAMES
         frames, keypoint_maps = clips.synthetic_clips(args.synthetic_video, length, size, args.clip_seed)
@@ -126,14 +126,17 @@ def main(args):
     search = LatentSearch(gan, config)
     options = dict(n_iter_next=n_iter_next, temporal_weight=args.temporal_weight, blend_solver=args.blend_solver)
     os.makedirs(args.outDir, exist_ok=True)
+    from encoder import ENCODER_DIR
+    trained = os.path.isdir(os.path.join(checkpoint_dir, ENCODER_DIR))
+    add_encoder = f"python train_encoder.py --checkpoint_dir {checkpoint_dir}"
     if args.study:
-        from encoder import ENCODER_DIR
-        trained = os.path.isdir(os.path.join(checkpoint_dir, ENCODER_DIR))
         if not trained:
-            print(f"no encoder in {checkpoint_dir}: the study leaves out its row (python train_encoder.py "
-                  f"--checkpoint_dir {checkpoint_dir} adds it)")
+            print(f"no encoder in {checkpoint_dir}: the study leaves out its row ({add_encoder} adds it)")
         return clips.study(search, frames, keypoint_maps, masks, args.outDir,
                            z_init=make_z_init("encoder", checkpoint_dir, gan) if trained else None, **options)
+    if args.temporal == "encoder" and not trained:
+        raise UserError(f"no trained encoder in {checkpoint_dir}: run `{add_encoder}` first, or use another "
+                        "--temporal")
     z_init = make_z_init("encoder", checkpoint_dir, gan) if args.temporal == "encoder" else None
     progress = os.path.join(args.outDir, "progress")
     model = {"checkpoint": os.path.abspath(checkpoint_dir), "latest": tf.train.latest_checkpoint(checkpoint_dir)}

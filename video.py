@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from faces import IMAGE_EXTENSIONS, MIN_BOX_SIDE, Skip, clamp_box, crop_face, list_images, load_rgb
+from faces import IMAGE_EXTENSIONS, MIN_BOX_SIDE, Skip, clamp_box, crop_face, crop_pixels, list_images, load_rgb
 from photo import known_in_crop, mask_on_box, paste_face
 from utils import UserError, from_uint8
 
@@ -103,8 +103,6 @@ def pick_box(found, previous):
 
 def smooth_boxes(boxes, window=BOX_SMOOTHING):
     """Each box the mean of the boxes of `window` neighbouring frames (ends held), rounded."""
-    if len(boxes) < 2:
-        return [tuple(map(int, b)) for b in boxes]
     mean = ndimage.uniform_filter1d(np.asarray(boxes, np.float64), size=min(window, len(boxes)), axis=0,
                                     mode="nearest")
     return [tuple(int(v) for v in np.round(b)) for b in mean]
@@ -168,7 +166,7 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
         face = crop_face(damaged[t], box, landmarks, size, names[t])
         inputs.append(face.image)
         maps.append(face.keypoint_map)
-        truths.append(crop_face(frames[t], box, landmarks, size).image)
+        truths.append(crop_pixels(frames[t], box, size))
         masks.append(known_in_crop(frame_masks[t], box, size))
     return FaceClip(frames, damaged, frame_masks, list(names), used, boxes, from_uint8(np.stack(inputs)[None]),
                     from_uint8(np.stack(truths)[None]), from_uint8(np.stack(maps)[None]), np.stack(masks)[None],

@@ -8,6 +8,7 @@ from PIL import Image
 
 import complete
 from configs import SearchConfig
+from helpers import astronaut
 from inpaint import PSNR_CAP_DB, LatentSearch, hmc_proposal, load_model, psnr, reflect
 from utils import UserError
 
@@ -131,8 +132,7 @@ def test_user_mask_file(tiny_model, tmp_path):
 
 def test_a_photo_of_your_own(tiny_model, tmp_path):
     pytest.importorskip("dlib")
-    skimage_data = pytest.importorskip("skimage.data")
-    photo = skimage_data.astronaut()
+    photo = astronaut()
     Image.fromarray(photo).save(tmp_path / "astronaut.png")
     args = args_for(tiny_model, tmp_path, "--image", str(tmp_path / "astronaut.png"), "--maskType", "center")
     result = complete.main(args)
@@ -148,10 +148,9 @@ def test_a_photo_of_your_own(tiny_model, tmp_path):
 def test_known_pixels_of_a_photo_crop_are_untouched_by_the_hole():
     # The face crop is resampled (bicubic) from the damaged photo, so crop pixels next to the
     # hole mix in its zeros; only pixels whose whole footprint is known may count as known.
-    skimage_data = pytest.importorskip("skimage.data")
     from faces import crop_face
     from photo import known_in_crop
-    photo = skimage_data.astronaut()
+    photo = astronaut()
     box, size = (175, 76, 266, 167), 32  # the astronaut's face box: 91 px down to 32
     photo_mask = np.ones(photo.shape[:2], np.float32)
     photo_mask[105:135, 195:245] = 0
