@@ -23,8 +23,8 @@ import masks as mask_lib
 import synthetic
 from blend import poisson_blend
 from configs import TEMPORAL_METHODS
-from evaluation import flicker
-from inpaint import composite, pad_batch, psnr, write_summary_arrays
+from inpaint import composite, pad_batch, write_summary_arrays
+from metrics import flicker, psnr
 from stats import Interval, difference_interval, mean_interval, ratio_interval
 from utils import atomic_path, from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
 
@@ -81,8 +81,8 @@ def random_start(method, t):
 
 def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent", n_iter=None, n_iter_next=None,
                   temporal_weight=0.1, z_init=None, resume_dir=None, resume_key=""):
-    """The latent search over up to search.config.batch_size clips of T frames, its random
-    starts drawn afresh from the search's seed. z_init(images, masks, keypoint_maps) -> z is
+    """The latent search over up to search.config.batch_size clips of T frames, each random
+    start a function of the search's seed, the frame and the clip. z_init(images, masks, keypoint_maps) -> z is
     the encoder's start (method "encoder"). With resume_dir each frame is saved as it
     finishes (FrameLog) and a run stopped half-way goes on from there, as if never stopped;
     resume_key names what the arrays and settings do not (the model). Returns
@@ -98,7 +98,6 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
     size = search.config.batch_size
     generated, zs, steps = [], [], []
     previous = None
-    search.reseed()  # every method starts its clips from the same random z
     log = FrameLog(resume_dir, _search_key(search, frames, keypoint_maps, masks, method, n_iter, n_iter_next,
                                            temporal_weight, resume_key) if resume_dir else None)
     for fake, previous, count in log.done[:length]:
@@ -107,7 +106,6 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
         steps.append(count)
     if generated:
         print(f"resuming at frame {len(generated)} of {length}: the frames before it are in {resume_dir}")
-        search.skip(sum(random_start(method, t) for t in range(len(generated))))
     for t in range(len(generated), length):
         images, _ = pad_batch(np.asarray(frames[:, t], np.float32), size)
         maps, _ = pad_batch(np.asarray(keypoint_maps[:, t], np.float32), size)
@@ -118,7 +116,8 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
         elif not random_start(method, t):  # warm or smooth after the first frame
             start, count = previous, n_iter_next
             anchor = previous if method == "smooth" else None
-        search.start(start, anchor=anchor, anchor_weight=temporal_weight)
+        # Random starts are numbered by frame and clip: every method starts frame 0 from the same z.
+        search.start(start, anchor=anchor, anchor_weight=temporal_weight, first=t * size)
         fake = search.run(images, maps, holes, count)[3]  # G(z) after `count` steps (0: of the start)
         previous = search.z.numpy()
         generated.append(fake[:clips])

@@ -38,7 +38,7 @@ def main(args):
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)
-    gan = load_model(args.checkpoint_dir, args.output_size, args.precision)
+    gan = load_model(args.checkpoint_dir, args.output_size, args.precision, args.generator)
     config = pick(SearchConfig, vars(args), batch_size=1 if args.image else args.batch_size)
     search = LatentSearch(gan, config)
     z_init = make_z_init(args.z_init, args.checkpoint_dir, gan)

@@ -18,6 +18,7 @@ ARCHS = ("ecgan", "dcgan")
 PRECISIONS = ("float32", "bfloat16")
 APPROACHES = ("adam", "hmc")
 Z_INITS = ("random", "encoder")
+GENERATOR_WEIGHTS = ("average", "raw")  # at inference: the run's average of G's weights, or G's own
 
 
 def save_config(path, config):
@@ -146,9 +147,43 @@ class TrainConfig:
     saveInterval: int = 2500
     print_every: int = 50
     seed: int = 0            # data order and the z stream (the weights' seed is ModelConfig.seed)
+    ema_decay: float = 0.999  # of the average of G's weights kept beside them; 0: none (the paper)
     xla: bool = False
     distribute: str = "none"  # or "mirrored", "multi_worker" (distribute.py); batch_size is then global
     virtual_devices: int = 0  # split the CPU into this many logical devices
+
+
+@dataclasses.dataclass
+class ComparisonConfig:
+    """The paper's comparison as experiments.py runs it (comparison.py); fields are named as
+    its flags. One budget for every compared GAN: the same training steps, batch, Adam,
+    weight averaging and latent search."""
+    results: str = "results"
+    train_records: str = None    # records instead of synthetic training faces
+    test_dir: str = None         # test pairs instead of synthetic test faces
+    train_faces: int = 12000
+    test_faces: int = 256
+    output_size: int = 32
+    gf_dim: int = 8
+    df_dim: int = 16             # 2 x gf_dim: the paper's G:D parameter ratio at 32x32 (D has one conv fewer)
+    batch_size: int = 32
+    train_steps: int = 1500
+    learning_rate: float = 0.0002
+    beta1: float = 0.5
+    ema_decay: float = 0.0       # 0: evaluate G's own weights
+    nIter: int = 75
+    search_batch: int = 256
+    lam: float = 0.1
+    masks: str = "center,checkboard,left,freehand_poly"
+    temporal_mask: str = "center"
+    temporal_subjects: int = 32
+    ablation: bool = True        # also train and evaluate the ECGAN without its map
+    encoder_study: bool = False
+    encoder_steps: int = 1500
+    milestones: str = "0,10,20,50,100,150,300,600,1000,1500"
+    seed: int = 0                # data seed (test faces: seed + 1) and first training seed
+    seeds: int = 1
+    jobs: int = 3                # runs side by side (jobs.py)
 
 
 @dataclasses.dataclass
@@ -174,6 +209,7 @@ class EncoderTrainConfig:
     lam: float = 0.1
     l2_weight: float = 1.0
     precision: str = "float32"  # of the encoder and of the frozen G and D
+    generator: str = "average"  # which of the run's G weights it is trained for (GENERATOR_WEIGHTS)
     saveInterval: int = 1000
     print_every: int = 100
     seed: int = 0
@@ -199,6 +235,7 @@ def add_search_flags(p, nIter, outDir):
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--precision", default=None, choices=PRECISIONS,
                    help="bfloat16: mixed precision (float32 variables and losses); default: as trained")
+    add_generator_flag(p)
     p.add_argument("--output_size", type=int, default=None, help="checked against the trained model")
     p.add_argument("--checkpoint_dir", default="checkpoints")
     p.add_argument("--test_dir", default="data/test_images", help="pairs from preprocess_test_images.py")
@@ -212,6 +249,13 @@ def add_search_flags(p, nIter, outDir):
                    help="split the test faces into this many parts, e.g. one per machine; then --merge")
     p.add_argument("--merge", action="store_true",
                    help="join the --num_shards parts written to --outDir into the unsharded outputs")
+    return p
+
+
+def add_generator_flag(p):
+    p.add_argument("--generator", default=GENERATOR_WEIGHTS[0], choices=GENERATOR_WEIGHTS,
+                   help="average: the run's average of G's weights where it kept one (main.py --ema_decay), else "
+                        "G's own; raw: G's own weights, as the paper")
     return p
 
 

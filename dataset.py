@@ -126,10 +126,11 @@ def mean_face(records_dir, output_size, limit=10_000):
     return (total / tf.cast(count, tf.float32)).numpy()
 
 
-def first_examples(records_dir, output_size, count):
-    """The first `count` faces of the records, unshuffled: fixed inputs for sample grids."""
+def first_examples(records_dir, output_size, count, to_float=True):
+    """The first `count` faces of the records, unshuffled (fixed inputs for sample grids):
+    (images, keypoint_maps), float32 in [-1, 1] or with to_float=False uint8."""
     ds = tf.data.TFRecordDataset(records.shard_files(records_dir)).take(count)
-    ds = ds.map(_decoder(records_dir, output_size)).batch(count)
+    ds = ds.map(_decoder(records_dir, output_size, to_float)).batch(count)
     images, keypoint_maps = next(iter(ds))
     return images, keypoint_maps
 
@@ -174,10 +175,11 @@ def load_test_pairs(folder, output_size, limit=None):
     return np.stack(images), np.stack(maps), [n for n, _ in names]
 
 
-def epoch_batches(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch,
-                  distribute=None):
-    """Batches for steps start_step .. total_steps - 1, epoch by epoch, each epoch shuffled by
-    (seed, epoch): a run resumed at any step sees the batches it would have seen.
+def epoch_iterators(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch,
+                    distribute=None):
+    """(iterator, steps) for each epoch that steps start_step .. total_steps - 1 fall in: the
+    epoch's batches from where the run stands, shuffled by (seed, epoch), and how many of
+    them to train on. A run resumed at any step sees the batches it would have seen.
     distribute(make_dataset) -> an iterable of the step's inputs, where make_dataset(replicas)
     is train_batches for those replicas: how a strategy gets them (distribute.py); by
     default one device's batches."""
@@ -185,11 +187,9 @@ def epoch_batches(records_dir, output_size, batch_size, seed, start_step, total_
     step = start_step
     while step < total_steps:
         epoch, done = divmod(step, steps_per_epoch)
+        count = min(steps_per_epoch - done, total_steps - step)
 
         def make_dataset(replicas, epoch=epoch, done=done):
             return train_batches(records_dir, output_size, batch_size, seed, epoch, done, replicas)
-        for batch in inputs(make_dataset):
-            yield batch
-            step += 1
-            if step >= total_steps or step % steps_per_epoch == 0:
-                break
+        yield iter(inputs(make_dataset)), count
+        step += count

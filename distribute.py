@@ -91,7 +91,7 @@ def scratch_dir(directory, strategy):
 
 
 def inputs(strategy):
-    """The `distribute` argument of dataset.epoch_batches for this strategy: each worker's
+    """The `distribute` argument of dataset.epoch_iterators for this strategy: each worker's
     dataset yields the batches of its local replicas, in replica order (tf.distribute hands
     a worker's batches to its replicas in turn). None on one device."""
     if strategy.num_replicas_in_sync == 1:
@@ -106,10 +106,27 @@ def inputs(strategy):
 
 
 def run_step(strategy, step, *args):
-    """step(*args) on every replica of `strategy` (inside a tf.function); its dict of values,
+    """step(*args) on every replica of `strategy` (inside a tf.function); what it returns,
     the same on every replica (summed over them), from the first."""
     values = strategy.run(step, args)
-    return {name: strategy.experimental_local_results(value)[0] for name, value in values.items()}
+    return tf.nest.map_structure(lambda value: strategy.experimental_local_results(value)[0], values)
+
+
+def run_steps(strategy, step, names, iterator, count):
+    """Inside a tf.function: up to `count` train steps, each step(*batch) -> ({name: value},
+    finite) on every replica with the next batch of `iterator`, stopping after the first
+    step that is not finite (which the step itself undid). Several steps per compiled call:
+    Python, and the read-back of the losses, come once per call instead of once per step.
+    Returns ({name: [steps run]} of the values named in `names`, the number of finite steps)."""
+    arrays = tuple(tf.TensorArray(tf.float32, size=0, dynamic_size=True) for _ in names)
+    finite_steps = tf.constant(0)
+    for i in tf.range(count):
+        values, finite = run_step(strategy, step, *next(iterator))
+        arrays = tuple(array.write(i, values[name]) for array, name in zip(arrays, names))
+        if not finite:
+            break
+        finite_steps += 1
+    return {name: array.stack() for name, array in zip(names, arrays)}, finite_steps
 
 
 def local_cluster(workers):

@@ -65,7 +65,11 @@ class EncoderTrainer(tf.Module):
         self.optimizer = Adam(named_variables(self.encoder), learning_rate, 0.9)
         self.masks = tf.constant(mask_bank(config.output_size, seed))
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.train_step = tf.function(self._distributed_step)
+        self.train_step = tf.function(
+            lambda images, maps: distribute.run_step(self.strategy, self._train_step, images, maps)[0])
+        self.train_steps = tf.function(
+            lambda iterator, count: distribute.run_steps(self.strategy, self._train_step, ("loss", "context"),
+                                                         iterator, count))
 
     def loss_terms(self, images, keypoint_maps, masks, training):
         """(this replica's share of the global batch's mean loss, of its mean context loss)."""
@@ -81,11 +85,9 @@ class EncoderTrainer(tf.Module):
         pick = tf.random.stateless_uniform([batch_size * replicas()[1]], seed, 0, tf.shape(self.masks)[0], tf.int32)
         return replica_rows(tf.gather(self.masks, pick))
 
-    def _distributed_step(self, images, keypoint_maps):
-        return distribute.run_step(self.strategy, self._train_step, images, keypoint_maps)
-
     def _train_step(self, images, keypoint_maps):
-        """One step on uint8 faces, a mask drawn per face; a non-finite step changes nothing."""
+        """One step on uint8 faces, a mask drawn per face: (losses, finite); a non-finite step
+        changes nothing."""
         images, keypoint_maps = uint8_to_model_range(images, keypoint_maps)
         state = list(self.encoder.variables) + list(self.optimizer.variables)
         saved = snapshot(state)
@@ -98,7 +100,7 @@ class EncoderTrainer(tf.Module):
         losses = replica_sum({"loss": loss, "context": context})
         finite = keep_if_finite(list(losses.values()) + grads, state, saved)
         assign([self.step], [self.step + tf.cast(finite, tf.int64)])
-        return losses
+        return losses, finite
 
     def checkpoint(self):
         return tf.train.Checkpoint(encoder=self.encoder, optimizer=self.optimizer, step=self.step)
@@ -114,7 +116,7 @@ def train_encoder(config):
     strategy = distribute.make_strategy(config.distribute, config.virtual_devices)
     distribute.check_batch(config.batch_size, strategy)
     with strategy.scope():  # the frozen GAN too: each replica reads its own copy
-        gan = load_model(config.checkpoint_dir, precision=config.precision)
+        gan = load_model(config.checkpoint_dir, precision=config.precision, generator=config.generator)
         size = gan.config.output_size
         dataset.check_record_size(config.train_records, size)
         architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim,
@@ -131,9 +133,9 @@ def train_encoder(config):
     per_epoch = max(1, dataset.count_records(config.train_records) // config.batch_size)
     step = int(trainer.step.numpy())
     if step < config.steps:
-        batches = dataset.epoch_batches(config.train_records, size, config.batch_size, config.seed + 7, step,
-                                        config.steps, per_epoch, distribute.inputs(strategy))
-        loop.run(trainer.train_step, batches, config.steps, save_interval=config.saveInterval,
+        segments = dataset.epoch_iterators(config.train_records, size, config.batch_size, config.seed + 7, step,
+                                           config.steps, per_epoch, distribute.inputs(strategy))
+        loop.run(trainer.train_steps, segments, config.steps, save_interval=config.saveInterval,
                  print_every=config.print_every,
                  describe=lambda step, losses: f"encoder loss {losses['loss']:.1f} context {losses['context']:.1f}")
     loop.say(f"encoder in {directory}")

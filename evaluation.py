@@ -15,10 +15,22 @@ import numpy as np
 
 import masks as mask_lib
 from blend import poisson_blend
-from inpaint import composite, psnr, search_all, write_summary_arrays
-from utils import UserError, image_grid, save_gif, save_image, save_json, to_uint8
+from inpaint import composite, search_all, write_summary_arrays
+from metrics import laplacian_energy, pairwise_mse, psnr, ssim
+from utils import UserError, image_grid, save_gif, save_image, save_json, save_npz, to_uint8
 
 PSNR_NOTE = "dB on the [0, 1] scale, capped at 100"
+MEASURES = ("psnr_before", "psnr_after", "ssim_before", "ssim_after", "laplacian_before", "laplacian_after",
+            "laplacian_truth")
+EXAMPLES = 8
+
+
+def measure(images, masks, before, after):
+    """The per-image measures of MEASURES of fills before and after blending."""
+    return {"psnr_before": psnr(before, images), "psnr_after": psnr(after, images),
+            "ssim_before": ssim(before, images), "ssim_after": ssim(after, images),
+            "laplacian_before": laplacian_energy(before, masks), "laplacian_after": laplacian_energy(after, masks),
+            "laplacian_truth": laplacian_energy(images, masks)}
 
 
 @dataclasses.dataclass
@@ -41,13 +53,11 @@ class Shard:
                             "use fewer shards or a smaller --batch_size")
         return first, last
 
-    def take(self, count, per_batch, search, z_init):
+    def take(self, count, per_batch):
         """The slice of `count` units (faces, or subjects of per_batch to a search batch)
-        this shard runs. Draws and drops the random starts of the batches before it, so its
-        batches start at the z an unsharded run gives them."""
+        this shard runs. Its images keep their numbers in the unsharded run, so they start
+        from the z that run gives them (inpaint.random_starts)."""
         first, last = self.batches(-(-count // per_batch))
-        if z_init is None:
-            search.skip(first)
         return slice(first * per_batch, min(last * per_batch, count))
 
     @property
@@ -57,8 +67,9 @@ class Shard:
 
 def merge_shards(out_dir, count):
     """Join the files of shards 0..count-1 in out_dir into the unsharded .npy files and
-    summary.json (statistics recomputed, image names joined, seconds summed). Exact for the
-    Adam search: each shard starts its batches at the random z an unsharded run gives them."""
+    summary.json (statistics recomputed, image names joined, seconds summed). Exact: each
+    shard starts its images at the random z, and its HMC noise at the seed, an unsharded run
+    gives them."""
     parts = [os.path.join(out_dir, f"summary{Shard(i, count).suffix}.json") for i in range(count)]
     missing = [i for i, path in enumerate(parts) if not os.path.exists(path)]
     if missing:
@@ -110,14 +121,17 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
     """Inpaint every image, Poisson-blend, and write to out_dir the original's files:
     before_{b}.png, mask_{b}.png, gt_{b}.png per batch b, completed/{b}_{steps}.png at each
     milestone, completed/{b}_blended.png; psnr_before.npy / psnr_after.npy per image and
-    summary.json. Returns the summary. With a shard, only its batches (see Shard)."""
+    summary.json; and beside them ssim_{phase}.npy, laplacian_{phase}.npy and
+    laplacian_truth.npy (metrics.py) and examples.npz (the first EXAMPLES faces, uint8:
+    before and after blending). Returns the summary. With a shard, only its batches (see
+    Shard)."""
     completed = os.path.join(out_dir, "completed")
     os.makedirs(completed, exist_ok=True)
     size = search.config.batch_size
-    own = shard.take(len(images), size, search, z_init)
+    own = shard.take(len(images), size)
     first = own.start // size  # batch numbers in file names are those of the unsharded run
     images, keypoint_maps, masks, names = images[own], keypoint_maps[own], masks[own], list(names)[own]
-    before_db, after_db = [], []
+    measures = {name: [] for name in MEASURES}
     print(f"inpainting {len(images)} faces ({mask_name} mask) with a {gan.config.output_size}x"
           f"{gan.config.output_size} {'conditioned' if gan.config.conditional else 'unconditioned'} model, "
           f"{search.config.nIter} {search.config.approach} steps, batch {size}")
@@ -140,42 +154,24 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
         x, m = images[batch_of(b)], masks[batch_of(b)]
         blended = poisson_blend(x, generated, m, solver=blend_solver)
         save_image(os.path.join(completed, f"{first + b}_blended.png"), image_grid(to_uint8(blended)))
-        before_db.extend(psnr(composite(x, generated, m), x))
-        after_db.extend(psnr(blended, x))
+        before = composite(x, generated, m)
+        for name, values in measure(x, m, before, blended).items():
+            measures[name].extend(values)
+        if b == 0:
+            save_npz(os.path.join(out_dir, "examples.npz"), before=to_uint8(before[:EXAMPLES]),
+                     after=to_uint8(blended[:EXAMPLES]))
 
     search_all(search, images, keypoint_maps, masks, z_init=z_init, on_batch=finish_batch,
-               on_milestone=write_milestone)
-    summary = {"psnr_before_blending": write_summary_arrays(out_dir, "psnr_before" + shard.suffix, before_db),
-               "psnr_after_blending": write_summary_arrays(out_dir, "psnr_after" + shard.suffix, after_db),
-               "maskType": mask_name, **_search_settings(search, gan), "images": names,
-               "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE}
+               on_milestone=write_milestone, first_number=own.start)
+    summary = {f"{name}_blending" if name.endswith(("before", "after")) else name:
+               write_summary_arrays(out_dir, name + shard.suffix, values) for name, values in measures.items()}
+    summary.update({"maskType": mask_name, **_search_settings(search, gan), "images": names,
+               "generator": getattr(gan, "generator_weights", "raw"),
+               "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE})
     save_json(os.path.join(out_dir, f"summary{shard.suffix}.json"), summary)
-    print(f"PSNR over {len(before_db)} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
+    print(f"PSNR over {len(measures['psnr_before'])} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
           f"blending, {summary['psnr_after_blending']['mean']:.2f} dB after; written to {out_dir}")
     return summary
-
-
-def pairwise_mse(inpaintings):
-    """[K, H, W, C] in [-1, 1] -> MSE on the [0, 1] scale for every pair j < k, shape [K(K-1)/2]."""
-    x = (np.asarray(inpaintings, np.float64) + 1) / 2
-    j, k = np.triu_indices(len(x), 1)
-    return np.mean((x[j] - x[k]) ** 2, axis=(1, 2, 3))
-
-
-def flicker(inpainted, truth, masks):
-    """Temporal flicker of an inpainted video without optical flow: the mean over t >= 1 of
-    the squared difference between the inpainting's frame-to-frame change and the truth's,
-    (y_hat_t - y_hat_t-1) - (y_t - y_t-1), over the pixels missing in frame t or t - 1, on
-    the [0, 1] scale. 0 for a perfect reconstruction (and for any error that stays the same
-    from frame to frame); noise that changes every frame makes it positive.
-    inpainted, truth: [T, H, W, C] in [-1, 1]; masks: [T, H, W] (1 = known)."""
-    inpainted, truth = (np.asarray(x, np.float64) / 2 for x in (inpainted, truth))  # [0, 1]-scale steps
-    change = np.diff(inpainted, axis=0) - np.diff(truth, axis=0)
-    holes = 1.0 - np.asarray(masks, np.float64)
-    either = np.maximum(holes[1:], holes[:-1])[..., None]
-    pixels = np.maximum(either.sum(axis=(1, 2, 3)) * change.shape[-1], 1)
-    per_frame = (change ** 2 * either).sum(axis=(1, 2, 3)) / pixels
-    return float(per_frame.mean()) if len(per_frame) else 0.0
 
 
 def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="center", masks_per_subject=8,
@@ -190,7 +186,7 @@ def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="cente
     size_px = gan.config.output_size
     rng = np.random.default_rng(seed)
     masks = mask_lib.temporal_masks(mask_type, size_px, len(images) * k, rng)  # every subject's, as unsharded
-    own = shard.take(len(images), size // k, search, z_init)
+    own = shard.take(len(images), size // k)
     subjects = np.arange(own.start, own.stop)
     images, keypoint_maps, names = images[own], keypoint_maps[own], list(names)[own]
     masks = masks[own.start * k:own.stop * k]
@@ -199,7 +195,8 @@ def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="cente
     os.makedirs(out_dir, exist_ok=True)
     print(f"consistency: {len(images)} subjects x {k} {mask_type} masks, {search.config.nIter} steps")
     started = time.perf_counter()
-    generated = search_all(search, x, maps, masks, z_init=z_init, milestones=[search.config.nIter])
+    generated = search_all(search, x, maps, masks, z_init=z_init, milestones=[search.config.nIter],
+                           first_number=own.start * k)
     before = composite(x, generated, masks)
     after = np.concatenate([poisson_blend(x[i:i + size], generated[i:i + size], masks[i:i + size],
                                           solver=blend_solver) for i in range(0, len(x), size)])
@@ -229,14 +226,16 @@ def consistency(gan, search, images, keypoint_maps, out_dir, *, mask_type="cente
 
 
 def mean_face_baseline(images, mean_face, mask_types):
-    """Per-face PSNR of filling each hole with the mean training face ([S, S, 3]; no GAN):
-    the floor a GAN must beat. Returns {"before": {mask: array}, "after": {mask: array}}."""
+    """The measures of filling each hole with the mean training face ([S, S, 3]; no GAN),
+    the floor a GAN must beat: {mask: {measure: per-face array}} (MEASURES), and the first
+    EXAMPLES fills after blending under "examples" (uint8)."""
     mean = np.repeat(mean_face[None], len(images), axis=0)
-    out = {"before": {}, "after": {}}
+    out = {}
     for m in mask_types:
         masks = mask_lib.masks_for(len(images), images.shape[1], m)
-        out["before"][m] = psnr(composite(images, mean, masks), images)
-        out["after"][m] = psnr(poisson_blend(images, mean, masks), images)
+        blended = poisson_blend(images, mean, masks)
+        out[m] = dict(measure(images, masks, composite(images, mean, masks), blended),
+                      examples=to_uint8(blended[:EXAMPLES]))
     return out
 
 
@@ -264,7 +263,7 @@ def encoder_study(checkpoint_dir, images, keypoint_maps, out_dir, *, encoder_con
     started = time.perf_counter()
     encoder = train_encoder(encoder_config).encoder
     study = {"milestones": milestones, "encoder_training_seconds": time.perf_counter() - started, "masks": {}}
-    gan = load_model(checkpoint_dir)
+    gan = load_model(checkpoint_dir, generator=encoder_config.generator)
     starts = {"random": None, "encoder": encoder_z_init(encoder)}
     for m in mask_types:
         masks = mask_lib.masks_for(len(images), gan.config.output_size, m)

@@ -70,14 +70,34 @@ def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
     return paths
 
 
-def visualize(checkpoint_dir, train_records, out_dir, seed=0):
+def visualize(checkpoint_dir, train_records, out_dir, seed=0, generator="average"):
     """The two figures of the model in checkpoint_dir, with the first 8 maps of the records."""
     import dataset
     from inpaint import load_model
-    gan = load_model(checkpoint_dir)  # the architecture comes from its config.json
+    gan = load_model(checkpoint_dir, generator=generator)  # the architecture comes from its config.json
     size = gan.config.output_size
     dataset.check_record_size(train_records, size)
     _, maps = dataset.first_examples(train_records, size, 8)
     paths = pose_appearance_figures(gan, maps.numpy(), out_dir, seed)
     print(f"wrote {' and '.join(paths)}")
     return paths
+
+
+def fills_figure(columns, examples=2, scale=4):
+    """One figure of fills side by side: columns [(title, [N, S, S, 3] uint8 images), ...]
+    of the same faces (truth, damaged, each method's fill, ...), the first `examples` faces
+    as rows, each `scale` times enlarged (nearest neighbour: the pixels as they are), the
+    titles above. Returns the figure, [H, W, 3] uint8."""
+    from PIL import Image, ImageDraw
+    size = columns[0][1].shape[1] * scale
+    label, gap = 14, 2
+    width = len(columns) * (size + gap) - gap
+    canvas = Image.new("RGB", (width, label + examples * (size + gap) - gap), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for c, (title, images) in enumerate(columns):
+        x = c * (size + gap)
+        draw.text((x + 2, 1), title[:max(4, size // 6)], fill=(0, 0, 0))
+        for r in range(examples):
+            tile = Image.fromarray(np.asarray(images[r], np.uint8)).resize((size, size), Image.Resampling.NEAREST)
+            canvas.paste(tile, (x, label + r * (size + gap)))
+    return np.asarray(canvas)

@@ -17,24 +17,25 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from configs import CONFIG_NAME, ModelConfig, SearchConfig
+from configs import CONFIG_NAME, GENERATOR_WEIGHTS, ModelConfig, SearchConfig
 from model import GANNetworks, bce
 from ops import Adam
 from tfstart import tf
 from utils import UserError, save_npy
 
-PSNR_CAP_DB = 100.0  # identical images: MSE 0 would give inf; reported as 100 dB
-
-
-def load_model(checkpoint_dir, output_size=None, precision=None):
+def load_model(checkpoint_dir, output_size=None, precision=None, generator="average"):
     """The generator and discriminator of a training run folder (config.json + the latest
-    checkpoint), without the optimisers, computing in `precision` (default: as trained). A
-    different output_size than the one trained, a missing checkpoint, or a checkpoint that
-    lacks any of G's or D's weights is refused with one clear line: inference never runs on
-    random weights."""
+    checkpoint), without the optimisers, computing in `precision` (default: as trained).
+    generator "average": the averaged copy of G's weights where the run kept one (main.py
+    --ema_decay), else G's own; "raw": G's own weights (the paper's setting). The returned
+    networks' `generator_weights` says which was loaded. A different output_size than the
+    one trained, a missing checkpoint, or a checkpoint that lacks any of G's or D's weights
+    is refused with one clear line: inference never runs on random weights."""
     config = ModelConfig.load(checkpoint_dir)
     if precision:
         config = dataclasses.replace(config, precision=precision)
+    if generator not in GENERATOR_WEIGHTS:
+        raise UserError(f"unknown --generator {generator}: use {' or '.join(GENERATOR_WEIGHTS)}")
     if output_size and output_size != config.output_size:
         raise UserError(f"{checkpoint_dir} holds a {config.output_size}x{config.output_size} model but "
                         f"--output_size is {output_size}: pass --output_size {config.output_size} or "
@@ -44,8 +45,11 @@ def load_model(checkpoint_dir, output_size=None, precision=None):
         raise UserError(f"no checkpoint in {checkpoint_dir}: train one with `python main.py "
                         f"--checkpoint_dir {checkpoint_dir}` or pass the right --checkpoint_dir")
     gan = GANNetworks(config)
+    averaged = any(name.startswith(AVERAGE_KEY + "/") for name, _ in tf.train.list_variables(latest))
+    gan.generator_weights = "average" if generator == "average" and averaged else "raw"
+    key = AVERAGE_KEY if gan.generator_weights == "average" else "generator"
     try:
-        status = gan.checkpoint().restore(latest)
+        status = tf.train.Checkpoint(**{key: gan.generator, "discriminator": gan.discriminator}).restore(latest)
         status.expect_partial()  # the training state (optimisers, step) is not needed to infer
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError) as error:
@@ -54,13 +58,7 @@ def load_model(checkpoint_dir, output_size=None, precision=None):
     return gan
 
 
-def psnr(images, truths):
-    """PSNR in dB per image, on the [0, 1] scale; inputs in [-1, 1]; capped at PSNR_CAP_DB."""
-    a = (np.asarray(images, np.float64) + 1) / 2
-    b = (np.asarray(truths, np.float64) + 1) / 2
-    mse = np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
-    with np.errstate(divide="ignore"):
-        return np.minimum(10 * np.log10(1.0 / mse), PSNR_CAP_DB)
+AVERAGE_KEY = "generator_average"  # the averaged G's name in a training checkpoint (model.KeypointGAN)
 
 
 def inpainting_loss(gan, z, images, keypoint_maps, masks, lam, tiled_z_shortcut=True):
@@ -121,29 +119,21 @@ class LatentSearch(tf.Module):
         self.anchor_weight = tf.Variable(0.0, trainable=False, name="anchor_weight")
         self._steps = tf.function(self._run_steps)
 
-    def start(self, z=None, anchor=None, anchor_weight=0.0):
-        """A new batch: z ~ U(-1, 1) (or the given z), fresh optimiser state; with an anchor,
-        anchor_weight * |z - anchor|^2 joins each image's loss."""
+    def start(self, z=None, anchor=None, anchor_weight=0.0, first=0):
+        """A new batch: z as given, or random starts for the images numbered first,
+        first + 1, ... (random_starts: a function of the seed and the number alone, so an
+        image starts from the same z whatever was searched before it, in this process or
+        in another shard); fresh optimiser state; with an anchor, anchor_weight *
+        |z - anchor|^2 joins each image's loss. HMC's noise is drawn afresh from (seed, first)."""
         if z is None:
-            z = self.noise.uniform(self.z.shape, -1.0, 1.0)
+            z = random_starts(self.config.seed, first, self.z.shape[0], self.z.shape[1])
         self.z.assign(z)
+        self.noise.reset_from_seed(self.config.seed * 1_000_003 + first)
         self.anchor.assign(tf.zeros_like(self.z) if anchor is None else anchor)
         self.anchor_weight.assign(0.0 if anchor is None else float(anchor_weight))
         self.optimizer.reset()
         self.accepted.assign(tf.zeros_like(self.accepted))
         self.hmc_beta.assign(float(self.config.hmcBeta))
-
-    def reseed(self, seed=None):
-        """Restart the random starts from `seed` (default: the config's), so that a run is a
-        function of its seed, not of what was searched before it."""
-        self.noise.reset_from_seed(self.config.seed if seed is None else seed)
-
-    def skip(self, batches):
-        """Draw and drop the random starts of `batches` batches, so that a shard of an
-        evaluation starts its batches at the z an unsharded run gives them (exact for Adam;
-        HMC also draws noise during the search)."""
-        for _ in range(batches):
-            self.noise.uniform(self.z.shape, -1.0, 1.0)
 
     def _loss_and_grad(self, z, images, keypoint_maps, masks):
         with tf.GradientTape() as tape:
@@ -182,6 +172,13 @@ class LatentSearch(tf.Module):
         return tuple(o.numpy() for o in out)
 
 
+def random_starts(seed, first, count, z_dim):
+    """z ~ U(-1, 1) for the images numbered first .. first + count - 1: image i's from
+    (seed, i) alone. [count, z_dim] float32."""
+    return np.stack([np.random.default_rng([seed, first + i]).uniform(-1, 1, z_dim)
+                     for i in range(count)]).astype(np.float32)
+
+
 def make_z_init(z_init, checkpoint_dir, gan):
     """None for a random start, else the encoder's z_init(images, masks, maps) -> z."""
     if z_init != "encoder":
@@ -198,15 +195,17 @@ def pad_batch(array, batch_size):
     return np.concatenate([array, np.repeat(array[-1:], batch_size - n, axis=0)]), n
 
 
-def search_batch(search, images, keypoint_maps, masks, *, z=None, milestones=None, on_milestone=None, bar=None):
-    """The latent search on up to batch_size images (padded to it). masks [B, S, S]; z: the
-    start (None: random). on_milestone(steps, generated) is called at each milestone
-    (default: the config's). Returns G(z) of the real images and their final losses."""
+def search_batch(search, images, keypoint_maps, masks, *, z=None, first=0, milestones=None, on_milestone=None,
+                 bar=None):
+    """The latent search on up to batch_size images (padded to it), numbered first, first +
+    1, ... for their random starts. masks [B, S, S]; z: the start (None: random).
+    on_milestone(steps, generated) is called at each milestone (default: the config's).
+    Returns G(z) of the real images and their final losses."""
     size = search.config.batch_size
     images_p, n = pad_batch(images, size)
     maps_p, _ = pad_batch(keypoint_maps, size)
     masks_p, _ = pad_batch(np.asarray(masks, np.float32)[..., None], size)
-    search.start(None if z is None else pad_batch(z, size)[0])
+    search.start(None if z is None else pad_batch(z, size)[0], first=first)
     done = 0
     for milestone in milestones if milestones is not None else search.config.milestones():
         total, context, prior, generated = search.run(images_p, maps_p, masks_p, milestone - done)
@@ -220,11 +219,12 @@ def search_batch(search, images, keypoint_maps, masks, *, z=None, milestones=Non
 
 
 def search_all(search, images, keypoint_maps, masks, *, z_init=None, on_batch=None, milestones=None,
-               on_milestone=None):
+               on_milestone=None, first_number=0):
     """Inpaint every image: batches of the search's batch_size, each started at
-    z_init(images, masks, maps) (None: random). on_batch(b, first, generated) is called after
-    batch b (images first..first + len(generated)); on_milestone(b, steps, generated) at
-    each milestone. Returns G(z) of every image, [N, S, S, 3]."""
+    z_init(images, masks, maps) (None: random starts, image i's drawn from the search's seed
+    and first_number + i). on_batch(b, first, generated) is called after batch b (images
+    first..first + len(generated)); on_milestone(b, steps, generated) at each milestone.
+    Returns G(z) of every image, [N, S, S, 3]."""
     size = search.config.batch_size
     milestones = milestones if milestones is not None else search.config.milestones()
     out = []
@@ -234,7 +234,7 @@ def search_all(search, images, keypoint_maps, masks, *, z_init=None, on_batch=No
             x, k, m = (a[first:first + size] for a in (images, keypoint_maps, masks))
             hook = None if on_milestone is None else (lambda steps, g, b=b: on_milestone(b, steps, g))
             generated, _ = search_batch(search, x, k, m, z=None if z_init is None else z_init(x, m, k),
-                                        milestones=milestones, on_milestone=hook, bar=bar)
+                                        first=first_number + first, milestones=milestones, on_milestone=hook, bar=bar)
             if on_batch is not None:
                 on_batch(b, first, generated)
             out.append(generated)

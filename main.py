@@ -14,7 +14,7 @@ from the last checkpoint; Ctrl-C saves one before exiting.
 import argparse
 import os
 
-from configs import add_distribute_flags
+from configs import TrainConfig, add_distribute_flags
 from utils import UserError, run_cli, str2bool
 
 
@@ -50,6 +50,9 @@ def parse_args(argv=None):
     p.add_argument("--saveInterval", type=int, default=2500)
     p.add_argument("--print_every", type=int, default=50)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ema_decay", type=float, default=TrainConfig.ema_decay,
+                   help="keep an exponential moving average of G's weights with this decay beside them, used at "
+                        "inference unless --generator raw (0: none, as the paper)")
     p.add_argument("--visualize", action="store_true",
                    help="write same_k_diff_z.png and same_z_diff_k.png from the trained model, no training")
     p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],

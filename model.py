@@ -17,7 +17,7 @@ import math
 import distribute
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
 from dataset import to_model_range
-from ops import (PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
+from ops import (BN_MOMENTUM, PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
                  keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot)
 from tfstart import tf
 
@@ -63,17 +63,18 @@ class Generator(tf.Module):
             out += tf.nn.conv2d(keypoint_maps, w[:, :, z_dim:, :], 1, "SAME")
         return out + tf.cast(self.conv0.b, dtype)
 
-    def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True):
-        """z [B, z_dim] in [-1, 1], keypoint_maps [B, S, S, 3] in [-1, 1] -> images in [-1, 1]."""
+    def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True, bn_momentum=BN_MOMENTUM):
+        """z [B, z_dim] in [-1, 1], keypoint_maps [B, S, S, 3] in [-1, 1] -> images in [-1, 1].
+        bn_momentum: of the batch-norm moving averages while training (ops.BatchNorm)."""
         if not self.config.conditional:
             keypoint_maps = None
         x = self.first_conv(z, keypoint_maps, tiled_z_shortcut)
         norms = iter(self.norms)
-        x = tf.nn.relu(next(norms)(x, training))
+        x = tf.nn.relu(next(norms)(x, training, bn_momentum))
         for conv in self.down:
-            x = tf.nn.relu(next(norms)(conv(x), training))
+            x = tf.nn.relu(next(norms)(conv(x), training, bn_momentum))
         for deconv in self.up[:-1]:
-            x = tf.nn.relu(next(norms)(deconv(x), training))
+            x = tf.nn.relu(next(norms)(deconv(x), training, bn_momentum))
         return tf.cast(tf.tanh(self.up[-1](x)), tf.float32)
 
     def layer_flops(self, tiled_z_shortcut=False):
@@ -105,11 +106,11 @@ class DCGANGenerator(tf.Module):
                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         self.norms = [BatchNorm(w) for w in widths[:-1]]
 
-    def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True):
+    def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True, bn_momentum=BN_MOMENTUM):
         """z [B, z_dim] in [-1, 1] -> images [B, S, S, 3] in [-1, 1]; takes no map."""
         x = tf.reshape(self.project(z), [-1, 4, 4, self.norms[0].gamma.shape[0]])
         for norm, deconv in zip(self.norms, self.up):
-            x = deconv(tf.nn.relu(norm(x, training)))
+            x = deconv(tf.nn.relu(norm(x, training, bn_momentum)))
         return tf.cast(tf.tanh(x), tf.float32)
 
     def layer_flops(self, tiled_z_shortcut=False):
@@ -162,17 +163,28 @@ class GANNetworks(tf.Module):
 
 class KeypointGAN(GANNetworks):
     """The networks, their optimisers and the step counter: the training state, all of it in
-    the checkpoint. Build it inside strategy.scope() to train on the strategy's replicas."""
+    the checkpoint. Build it inside strategy.scope() to train on the strategy's replicas.
+
+    With ema_decay > 0 it also keeps generator_average, an exponential moving average of
+    G's weights (Karras et al. 2018; Yazici et al. 2019), updated after every G step with
+    the decay min(ema_decay, (1 + t) / (10 + t)) at step t, so the random initial weights
+    are forgotten within the first steps. Its batch-norm statistics are not averaged: they
+    are measured for the averaged weights (recalibrate) before it is saved or sampled."""
 
     def __init__(self, config, learning_rate=2e-4, beta1=0.5, jit_compile=False, noise_seed=0,
-                 tiled_z_shortcut=True, strategy=None):
+                 tiled_z_shortcut=True, strategy=None, ema_decay=0.0):
         super().__init__(config)
-        self.tiled_z_shortcut, self.noise_seed = tiled_z_shortcut, noise_seed
+        self.tiled_z_shortcut, self.noise_seed, self.ema_decay = tiled_z_shortcut, noise_seed, ema_decay
         self.strategy = strategy or tf.distribute.get_strategy()
         self.g_optimizer = Adam(named_variables(self.generator), learning_rate, beta1)
         self.d_optimizer = Adam(named_variables(self.discriminator), learning_rate, beta1)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.train_step = tf.function(self._distributed_step, jit_compile=jit_compile)
+        self.generator_average = make_generator(config) if ema_decay > 0 else None
+        step = tf.function(self._train_step, jit_compile=True) if jit_compile else self._train_step
+        self.train_step = tf.function(lambda images, maps: distribute.run_step(self.strategy, step, images, maps)[0])
+        self.train_steps = tf.function(
+            lambda iterator, count: distribute.run_steps(self.strategy, step, LOSS_NAMES, iterator, count))
+        self.recalibrate = tf.function(self._recalibrate)
 
     def sample_z(self, batch_size, draw):
         """This replica's rows of the step's z for the global batch: uniform in [-1, 1], a
@@ -182,19 +194,17 @@ class KeypointGAN(GANNetworks):
         z = tf.random.stateless_uniform([batch_size * replicas()[1], self.config.z_dim], seed, -1.0, 1.0)
         return replica_rows(z)
 
-    def _distributed_step(self, images, keypoint_maps):
-        return distribute.run_step(self.strategy, self._train_step, images, keypoint_maps)
-
     def _train_step(self, images, keypoint_maps):
         """One D update, then one G update with a fresh z (the original's schedule), on this
-        replica's part of the global batch. images, keypoint_maps: uint8 [B, S, S, 3],
-        made [-1, 1] here. Returns the four losses over the global batch. A step with a
-        non-finite loss or gradient changes nothing (weights, moments, batch-norm
-        statistics and the step counter stay as they were), so a run stopped there can be
-        saved and resumed from its last finite state."""
+        replica's part of the global batch, then the average of G. images, keypoint_maps:
+        uint8 [B, S, S, 3], made [-1, 1] here. Returns the four losses over the global batch
+        and whether the step was finite. A step with a non-finite loss or gradient changes
+        nothing (weights, average, moments, batch-norm statistics and the step counter stay
+        as they were), so a run stopped there can be saved and resumed from its last finite
+        state."""
         images, keypoint_maps = uint8_to_model_range(images, keypoint_maps)
-        state = [v for m in (self.generator, self.discriminator, self.g_optimizer, self.d_optimizer)
-                 for v in m.variables]
+        modules = [self.generator, self.discriminator, self.g_optimizer, self.d_optimizer, self.generator_average]
+        state = [v for m in modules if m is not None for v in m.variables]
         saved = snapshot(state)
         batch = tf.shape(images)[0]
         fake = self.generator(self.sample_z(batch, 0), keypoint_maps, True, self.tiled_z_shortcut)
@@ -212,15 +222,43 @@ class KeypointGAN(GANNetworks):
         g_vars = named_variables(self.generator)
         g_grads = replica_sum(tape.gradient(g_loss, list(g_vars.values())))
         self.g_optimizer.apply(g_vars, g_grads)
+        if self.generator_average is not None:
+            t = tf.cast(self.step, tf.float32)
+            decay = tf.minimum(tf.constant(self.ema_decay, tf.float32), (1 + t) / (10 + t))
+            averages = named_variables(self.generator_average)
+            assign(averages.values(), [decay * averages[name] + (1 - decay) * w for name, w in g_vars.items()])
         losses = replica_sum({"d_loss": d_loss, "d_loss_real": d_loss_real, "d_loss_fake": d_loss_fake,
                               "g_loss": g_loss})
         finite = keep_if_finite(list(losses.values()) + d_grads + g_grads, state, saved)
         assign([self.step], [self.step + tf.cast(finite, tf.int64)])
-        return losses
+        return losses, finite
+
+    def _recalibrate(self, keypoint_maps):
+        """Measures the batch-norm statistics of generator_average for its own weights: the
+        mean over the batches of `keypoint_maps` (uint8 [N, S, S, 3], N a multiple of the
+        batch B; maps are ignored by an unconditioned G) of each batch's statistics, as in
+        training mode, with z drawn from (noise seed, -1 - batch), so they are a function
+        of the averaged weights and these maps alone."""
+        size = tf.shape(keypoint_maps)[0]
+        batch = tf.minimum(size, RECALIBRATION_BATCH)
+        for i in tf.range(size // batch):
+            seed = tf.stack([tf.constant(self.noise_seed, tf.int64), -1 - tf.cast(i, tf.int64)])
+            z = tf.random.stateless_uniform([batch, self.config.z_dim], seed, -1.0, 1.0)
+            maps = to_model_range(keypoint_maps[i * batch:(i + 1) * batch])
+            n = tf.cast(i, tf.float32)
+            self.generator_average(z, maps, True, self.tiled_z_shortcut, bn_momentum=n / (n + 1))
 
     def checkpoint(self):
-        return tf.train.Checkpoint(generator=self.generator, discriminator=self.discriminator,
-                                   g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
+        parts = dict(generator=self.generator, discriminator=self.discriminator, g_optimizer=self.g_optimizer,
+                     d_optimizer=self.d_optimizer, step=self.step)
+        if self.generator_average is not None:
+            parts["generator_average"] = self.generator_average
+        return tf.train.Checkpoint(**parts)
+
+
+LOSS_NAMES = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss")
+RECALIBRATION_BATCH = 64   # faces per batch when measuring the averaged G's batch-norm statistics
+RECALIBRATION_FACES = 1024
 
 
 def uint8_to_model_range(*batches):

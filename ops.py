@@ -157,27 +157,37 @@ class BatchNorm(tf.Module):
         self.moving_mean = tf.Variable(tf.zeros([channels]), trainable=False, name="moving_mean")
         self.moving_variance = tf.Variable(tf.ones([channels]), trainable=False, name="moving_variance")
 
-    def __call__(self, x, training):
+    def __call__(self, x, training, momentum=BN_MOMENTUM):
         """Statistics and normalisation in float32 whatever x's dtype (bfloat16 has 8 bits of
-        mantissa: too few for a variance); the result in x's dtype."""
+        mantissa: too few for a variance); the result in x's dtype. While training, the
+        moving averages become momentum * themselves + (1 - momentum) * the batch's (a
+        tensor momentum is allowed: 0 replaces them by the batch's statistics)."""
         dtype, x = x.dtype, tf.cast(x, tf.float32)
-        if training:
-            mean, variance = self.batch_moments(x)
-            assign([self.moving_mean, self.moving_variance],
-                   [BN_MOMENTUM * self.moving_mean + (1 - BN_MOMENTUM) * mean,
-                    BN_MOMENTUM * self.moving_variance + (1 - BN_MOMENTUM) * variance])
+        if not training:
+            # One fused kernel (and one for its gradient, which the latent search takes).
+            y, *_ = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, self.moving_mean,
+                                                     self.moving_variance, BN_EPSILON, is_training=False)
+            return tf.cast(y, dtype)
+        if replicas()[1] == 1:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, self.gamma, self.beta, epsilon=BN_EPSILON)[:3]
+            # The fused kernel hands back the unbiased variance; the moving average keeps the
+            # biased one it normalises with, as the synchronised path below does.
+            count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+            variance = variance * (count - 1) / count
         else:
-            mean, variance = self.moving_mean, self.moving_variance
-        return tf.cast(tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON), dtype)
+            mean, variance = self.batch_moments(x)
+            y = tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma, BN_EPSILON)
+        assign([self.moving_mean, self.moving_variance],
+               [momentum * self.moving_mean + (1 - momentum) * mean,
+                momentum * self.moving_variance + (1 - momentum) * variance])
+        return tf.cast(y, dtype)
 
     @staticmethod
     def batch_moments(x):
-        """Mean and variance over N, H, W of the global batch: on N replicas, two passes of
+        """Mean and variance over N, H, W of the global batch on N replicas: two passes of
         sums over all of them (synchronised batch norm, so N replicas at global batch B
         normalise as one device at B); the variance's pass, like tf.nn.moments, takes the
         mean as a constant."""
-        if replicas()[1] == 1:
-            return tf.nn.moments(x, axes=[0, 1, 2])
         count = replica_sum(tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32))
         mean = replica_sum(tf.reduce_sum(x, axis=[0, 1, 2])) / count
         deviation = tf.square(x - tf.stop_gradient(mean))

@@ -26,7 +26,8 @@ PAPER_TABLE = {  # CelebA PSNR (dB), the paper's results image
 MASK_TITLES = {"center": "center", "checkboard": "checkboard", "left": "left", "freehand_poly": "freehand"}
 
 
-PHASES = (("after", "psnr_after.npy", "after Poisson blending"), ("before", "psnr_before.npy", "before blending"))
+PHASES = (("after", "after Poisson blending"), ("before", "before blending"))
+MEASURES = (("psnr", "PSNR", "dB", 2), ("ssim", "SSIM", "", 3))  # key, title, unit, digits
 
 
 def psnr_table(title, methods, masks, values, mask_titles, digits=2):
@@ -53,74 +54,120 @@ def gain_table(title, ours, others, masks, values, mask_titles, digits=2):
     return lines
 
 
-def collect(settings, mask_types):
-    """Per-unit arrays of every method, averaged over seeds, and the per-seed means:
-    psnr[phase][key][mask] over faces; consistency[phase][key] over subjects (each subject's
-    mean over its pairs), in units of 1e-3."""
-    psnr = {phase: {key: {} for key, *_ in METHODS} for phase, *_ in PHASES}
-    per_seed = {phase: {key: {} for key, *_ in METHODS} for phase, *_ in PHASES}
-    consistency = {phase: {} for phase, *_ in PHASES}
-    seeds = range(settings['seed'], settings['seed'] + settings['seeds'])
-    results = settings['results']
-    for key, *_ in METHODS:
-        for phase, npy, _ in PHASES:
-            for m in mask_types:
-                runs = [np.load(os.path.join(results, "completions", key, f"seed{s}", m, npy)) for s in seeds]
-                psnr[phase][key][m] = np.mean(runs, axis=0)
-                per_seed[phase][key][m] = [float(r.mean()) for r in runs]
+def speckle_table(title, methods, masks, laplacian, truth, mask_titles):
+    """Rows of the fill's Laplacian energy in the hole over the truth's: ratio [interval]."""
+    lines = [title, "", "| method | " + " | ".join(mask_titles[m] for m in masks) + " |",
+             "|---|" + "---|" * len(masks)]
+    for key, name in methods:
+        lines.append(f"| {name} | " + " | ".join(ratio_interval(laplacian[key][m], truth[m]).fmt(2) for m in masks)
+                     + " |")
+    return lines
+
+
+def collect(results, keys, seeds, mask_types):
+    """Per-unit arrays of every method, averaged over the training seeds, and the per-seed
+    means: values[measure][phase][key][mask] over faces (measure psnr, ssim or laplacian);
+    truth[mask], the Laplacian energy of the truth in each face's hole; consistency[phase][key]
+    over subjects (each subject's mean over its pairs), in units of 1e-3."""
+    values, per_seed, truth = {}, {}, {}
+    consistency = {phase: {} for phase, _ in PHASES}
+    for key in keys:
+        for measure in ("psnr", "ssim", "laplacian"):
+            for phase, _ in PHASES:
+                for m in mask_types:
+                    runs = [np.load(os.path.join(results, "completions", key, f"seed{s}", m, f"{measure}_{phase}.npy"))
+                            for s in seeds]
+                    values.setdefault(measure, {}).setdefault(phase, {}).setdefault(key, {})[m] = np.mean(runs, 0)
+                    per_seed.setdefault(measure, {}).setdefault(phase, {}).setdefault(key, {})[m] = [
+                        float(r.mean()) for r in runs]
+        for phase, _ in PHASES:
             runs = [np.load(os.path.join(results, "consistency", key, f"seed{s}", f"consistency_{phase}.npy"))
                     for s in seeds]
             consistency[phase][key] = 1e3 * np.mean(runs, axis=0).mean(axis=1)
-    return psnr, per_seed, consistency
+    for m in mask_types:
+        truth[m] = np.load(os.path.join(results, "completions", keys[0], f"seed{seeds[0]}", m, "laplacian_truth.npy"))
+    return values, per_seed, truth, consistency
 
 
-def summarise(mask_types, psnr, per_seed, consistency):
-    """The JSON form of the comparison: every mean with its interval and seed spread, every gain."""
+def add_mean_face(values, floor):
+    """The mean-face fill's measures (evaluation.mean_face_baseline) beside the methods'."""
+    for measure in values:
+        for phase in values[measure]:
+            values[measure][phase][MEAN_FACE[0]] = {m: floor[m][f"{measure}_{phase}"] for m in floor}
+
+
+def interval_entry(i):
+    return {"mean": i.value, "ci95": [i.low, i.high]}
+
+
+def summarise(keys, mask_types, values, per_seed, truth, consistency):
+    """The JSON form of the comparison: every mean with its interval and seed spread, every
+    gain, every speckle ratio, every consistency figure. PSNR under after/before, SSIM under
+    ssim_after/ssim_before, their gains under gain_* and ssim_gain_*."""
     out = {}
-    for phase, *_ in PHASES:
-        for key, *_ in METHODS + (MEAN_FACE,):
+    others = [k for k in keys[1:]] + [MEAN_FACE[0]]
+    for measure, *_ in MEASURES:
+        prefix = "" if measure == "psnr" else f"{measure}_"
+        for phase, _ in PHASES:
+            for key in list(keys) + [MEAN_FACE[0]]:
+                for m in mask_types:
+                    entry = interval_entry(mean_interval(values[measure][phase][key][m]))
+                    entry["per_seed_means"] = per_seed[measure][phase].get(key, {}).get(m)
+                    out.setdefault(prefix + phase, {}).setdefault(key, {})[m] = entry
+            for key in others:
+                for m in mask_types:
+                    g = difference_interval(values[measure][phase]["conditioned"][m], values[measure][phase][key][m])
+                    out.setdefault(f"{prefix}gain_{phase}", {}).setdefault(key, {})[m] = dict(
+                        interval_entry(g), significant=g.significant)
+    for phase, _ in PHASES:
+        for key in list(keys) + [MEAN_FACE[0]]:
             for m in mask_types:
-                i = mean_interval(psnr[phase][key][m])
-                out.setdefault(phase, {}).setdefault(key, {})[m] = {
-                    "mean": i.value, "ci95": [i.low, i.high], "per_seed_means": per_seed[phase].get(key, {}).get(m)}
-        for key, *_ in METHODS[1:] + (MEAN_FACE,):
-            for m in mask_types:
-                g = difference_interval(psnr[phase]["conditioned"][m], psnr[phase][key][m])
-                out.setdefault(f"gain_{phase}", {}).setdefault(key, {})[m] = {
-                    "mean": g.value, "ci95": [g.low, g.high], "significant": g.significant}
-        for key, *_ in METHODS:
+                out.setdefault(f"speckle_{phase}", {}).setdefault(key, {})[m] = interval_entry(
+                    ratio_interval(values["laplacian"][phase][key][m], truth[m]))
+        for key in keys:
             i = mean_interval(consistency[phase][key])
             out.setdefault(f"consistency_{phase}", {})[key] = {"mean_1e-3": i.value, "ci95": [i.low, i.high]}
     return out
 
 
-def write_table(settings, path, psnr, per_seed, consistency, minutes, decoupling=None, study=None):
+def write_table(settings, path, methods, values, per_seed, truth, consistency, run, decoupling=None, study=None):
+    """results.md. settings: the comparison's (a dict of experiments.py's flags); methods:
+    the compared (key, title, ...) rows; run: {"minutes", "command", "commit"}."""
     s = settings
     mask_types = s['masks'].split(",")
     titles = {m: MASK_TITLES.get(m, m) for m in mask_types}
-    methods = [(key, title) for key, title, *_ in METHODS] + [MEAN_FACE]
-    faces = len(psnr["after"]["conditioned"][mask_types[0]])
+    rows = [(key, title) for key, title, *_ in methods] + [MEAN_FACE]
+    keys = [key for key, *_ in methods]
+    faces = len(values["psnr"]["after"]["conditioned"][mask_types[0]])
     subjects = len(consistency["after"]["conditioned"])
     lines = [f"# Results: {'synthetic faces' if not s['train_records'] else s['train_records']}, "
              f"{s['output_size']}x{s['output_size']}", "",
              f"Settings: {s['train_steps']} training steps at batch {s['batch_size']} (Adam {s['learning_rate']}, "
-             f"beta1 {s['beta1']}), gf_dim {s['gf_dim']}, df_dim {s['df_dim']}, for every model; {s['nIter']} "
-             f"latent-search steps per image (Adam, lam {s['lam']}); data seed {s['seed']}, training seeds "
-             f"{s['seed']}..{s['seed'] + s['seeds'] - 1}; {faces} test faces, {subjects} consistency subjects.",
-             "", f"Ran in {minutes:.1f} min on {machine()}.", "",
-             f"PSNR in dB on the [0, 1] scale: mean [95% bootstrap interval over the {faces} test faces]. "
-             "Gains are paired differences on the same faces; * marks an interval that excludes zero."]
-    others = [(key, title) for key, title, *_ in METHODS[1:]] + [MEAN_FACE]
-    for phase, _, words in PHASES:
-        lines += [""] + psnr_table(f"## PSNR {words}", methods, mask_types, psnr[phase], titles)
-        lines += [""] + gain_table(f"### Gains {words} (dB)", "conditioned", others, mask_types, psnr[phase],
-                                   titles)
+             f"beta1 {s['beta1']}), gf_dim {s['gf_dim']}, df_dim {s['df_dim']}, "
+             + (f"weights averaged (decay {s['ema_decay']}) " if s['ema_decay'] else "G's own weights ")
+             + f"for every model; {s['nIter']} latent-search steps per image (Adam, lam {s['lam']}); data seed "
+             f"{s['seed']}, training seeds {s['seed']}..{s['seed'] + s['seeds'] - 1}; {faces} test faces, "
+             f"{subjects} consistency subjects.", "",
+             f"`{run['command']}` at commit {run['commit']}: {run['minutes']:.1f} min on {machine()}.", "",
+             f"Mean [95% bootstrap interval over the {faces} test faces]; PSNR in dB and SSIM on the [0, 1] scale. "
+             "Gains are paired differences on the same faces; * marks an interval that excludes zero. Speckle: the "
+             "energy of the fill's Laplacian inside the hole over the truth's (1: as much fine detail as the face; "
+             "grid speckle makes it larger, a blurred fill smaller), a ratio of means with its interval."]
+    others = [(key, title) for key, title in rows[1:]]
+    for phase, words in PHASES:
+        for measure, name, unit, digits in MEASURES:
+            lines += [""] + psnr_table(f"## {name} {words}", rows, mask_types, values[measure][phase], titles, digits)
+            lines += [""] + gain_table(f"### {'Gains' if measure == 'psnr' else name + ' gains'} {words}"
+                                       + (f" ({unit})" if unit else ""), "conditioned", others, mask_types,
+                                       values[measure][phase], titles, digits)
+        lines += [""] + speckle_table(f"## Speckle {words}", rows, mask_types, values["laplacian"][phase], truth,
+                                      titles)
     lines += ["", f"## Consistency ({s['temporal_mask']} masks)", "",
               f"Mean pairwise MSE between the 8 inpaintings of one face under random {s['temporal_mask']} masks, "
               f"x 1e-3 on the [0, 1] scale (lower is more consistent): mean [95% interval over {subjects} subjects]; "
               "the ratio is the method's MSE over the conditioned model's.", "",
               "| method | before blending | after blending | ratio before | ratio after |", "|---|---|---|---|---|"]
-    for key, title, *_ in METHODS:
+    for key, title in rows[:-1]:
         cells = [mean_interval(consistency[p][key]).fmt(3) for p in ("before", "after")]
         ratios = ["1" if key == "conditioned" else
                   ratio_interval(consistency[p][key], consistency[p]["conditioned"]).fmt(2)
@@ -129,14 +176,14 @@ def write_table(settings, path, psnr, per_seed, consistency, minutes, decoupling
     if s['seeds'] > 1:
         lines += ["", f"## Spread over the {s['seeds']} training seeds (mean PSNR after blending: mean +- sd)", "",
                   "| method | " + " | ".join(titles.values()) + " |", "|---|" + "---|" * len(mask_types)]
-        for key, title, *_ in METHODS:
-            lines.append(f"| {title} | " + " | ".join(seed_spread(per_seed["after"][key][m]) for m in mask_types)
-                         + " |")
+        for key, title in rows[:-1]:
+            lines.append(f"| {title} | " + " | ".join(seed_spread(per_seed["psnr"]["after"][key][m])
+                                                      for m in mask_types) + " |")
     paper = PAPER_TABLE.get(s['output_size'])
     if paper and set(mask_types) >= set(MASK_TITLES):
         lines += ["", f"The paper's CelebA table at {s['output_size']}x{s['output_size']} (PSNR, dB):", "",
                   "| method | center | checkboard | left | freehand |", "|---|---|---|---|---|"]
-        for key, title, *_ in METHODS:
+        for key, title in rows[:-1]:
             if key in paper:
                 lines.append(f"| {title} | " + " | ".join(f"{v:.2f}" for v in paper[key]) + " |")
     if decoupling:
@@ -148,9 +195,10 @@ def write_table(settings, path, psnr, per_seed, consistency, minutes, decoupling
                   f"from the map vs {decoupling['structure_from_z']:.5f} from z."]
     if study:
         lines += encoder_table(settings, study)
-    lines += ["", "Figures: `figures/sample_<method>.png` (training samples), `figures/same_k_diff_z.png`, "
-              "`figures/same_z_diff_k.png`; completions in `completions/<method>/seed<s>/<mask>/`, consistency "
-              "GIFs in `consistency/<method>/seed<s>/`."]
+    lines += ["", "Figures: `figures/fills_<mask>.png` (truth, damaged, each method's fill after blending, the mean "
+              "face's), `figures/sample_<method>.png` (samples of the model each method is evaluated with), "
+              "`figures/same_k_diff_z.png`, `figures/same_z_diff_k.png`; completions in "
+              "`completions/<method>/seed<s>/<mask>/`, consistency GIFs in `consistency/<method>/seed<s>/`."]
     text = "\n".join(lines) + "\n"
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:

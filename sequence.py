@@ -25,7 +25,7 @@ run goes on from the frame it was on when the same command is run again.
 import argparse
 import os
 
-from configs import CONFIG_NAME, TEMPORAL_METHODS, SearchConfig, pick
+from configs import CONFIG_NAME, TEMPORAL_METHODS, SearchConfig, add_generator_flag, pick
 from masks import MASK_TYPES
 from utils import UserError, run_cli
 
@@ -62,6 +62,7 @@ def parse_args(argv=None):
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
     p.add_argument("--seed", type=int, default=d.seed, help="random starts")
     p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
+    add_generator_flag(p)
     p.add_argument("--outDir", default="sequence_results")
     p.add_argument("--study", action="store_true",
                    help="run every method on the synthetic clips and write study.md / study.json (the encoder's "
@@ -90,10 +91,10 @@ def find_model(args):
         return args.checkpoint_dir, default_steps
     if os.path.exists(os.path.join("checkpoints", CONFIG_NAME)) or not args.synthetic_video:
         return "checkpoints", default_steps
-    import experiments
+    import comparison
     print(f"no model in checkpoints/: using experiments.py's conditioned model in {args.results} "
           "(trained first if it is not there)")
-    checkpoint_dir, settings = experiments.conditioned_model(args.results, encoder=args.study)
+    checkpoint_dir, settings = comparison.conditioned_model(args.results, encoder=args.study)
     return checkpoint_dir, args.nIter or settings.nIter
 
 
@@ -112,7 +113,7 @@ def main(args):
         holes = video.read_mask_video(args.mask_video, read[0]) if args.mask_video else None
     checkpoint_dir, n_iter = find_model(args)
     n_iter_next = n_iter // 5 if args.nIter_next is None else args.nIter_next
-    gan = load_model(checkpoint_dir)
+    gan = load_model(checkpoint_dir, generator=args.generator)
     size = gan.config.output_size
     if args.video:
         face_clip, fps = find_faces(args, size, *read, holes=holes)

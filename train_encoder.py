@@ -8,7 +8,7 @@ Ctrl-C, and encoder.json); re-running resumes where the run stopped, mid-epoch.
 """
 import argparse
 
-from configs import EncoderTrainConfig, add_distribute_flags, pick
+from configs import EncoderTrainConfig, add_distribute_flags, add_generator_flag, pick
 from utils import run_cli
 
 
@@ -26,6 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--l2_weight", type=float, default=d.l2_weight, help="weight of the whole-face L2 term")
     p.add_argument("--precision", default=d.precision, choices=["float32", "bfloat16"],
                    help="bfloat16: mixed precision for the encoder and the frozen G and D")
+    add_generator_flag(p)
     p.add_argument("--saveInterval", type=int, default=d.saveInterval)
     p.add_argument("--print_every", type=int, default=d.print_every)
     p.add_argument("--seed", type=int, default=d.seed)

@@ -17,7 +17,7 @@ import numpy as np
 import dataset
 import distribute
 from configs import CONFIG_NAME, ModelConfig
-from model import KeypointGAN
+from model import RECALIBRATION_FACES, KeypointGAN
 from tfstart import tf
 from utils import UserError, image_grid, save_image
 
@@ -25,9 +25,9 @@ from utils import UserError, image_grid, save_image
 class TrainLoop:
     """Checkpoints of one training state (a tf.train.Checkpoint with its step counter)."""
 
-    def __init__(self, checkpoint, directory, step, max_to_keep=3, strategy=None):
+    def __init__(self, checkpoint, directory, step, max_to_keep=3, strategy=None, before_save=None):
         strategy = strategy or tf.distribute.get_strategy()
-        self.checkpoint, self.step, self.directory = checkpoint, step, directory
+        self.checkpoint, self.step, self.directory, self.before_save = checkpoint, step, directory, before_save
         self.chief = distribute.is_chief(strategy)
         self.scratch = None if self.chief else distribute.scratch_dir(directory, strategy)
         self.manager = tf.train.CheckpointManager(checkpoint, self.scratch or directory, max_to_keep=max_to_keep)
@@ -62,44 +62,69 @@ class TrainLoop:
         run's latest checkpoint (the chief's)."""
         number = int(self.step.numpy())
         if number != self.saved_step:
+            if self.before_save is not None:
+                self.before_save()
             self.manager.save(checkpoint_number=number)
             self.saved_step = number
             if self.scratch:
                 distribute.remove_scratch(self.scratch)
         return os.path.join(self.directory, f"ckpt-{number}")
 
-    def run(self, train_step, batches, total_steps, *, save_interval, print_every, describe, on_step=None):
-        """train_step(*batch) -> {name: loss} for each batch until total_steps; describe(step,
-        losses) -> the text of a progress line; on_step(step, losses) after each step.
-        Returns the steps trained."""
+    def run(self, train_steps, segments, total_steps, *, save_interval, print_every, describe, every=(),
+            on_steps=None, on_boundary=None):
+        """Trains until total_steps. train_steps(iterator, count) -> ({name: [n]}, finite
+        steps) runs up to `count` steps in one compiled call (distribute.run_steps), stopping
+        after a non-finite one; segments yields (iterator, steps) pairs, an epoch's batches
+        and how many of them to train on. Calls stop at every multiple of print_every,
+        save_interval and the intervals in `every`, and are sized to take about
+        CALL_SECONDS. describe(step, losses) -> the text of a progress line; on_steps(first,
+        values) gets the values of steps first + 1 ... (for TensorBoard); on_boundary(step)
+        runs after each call (samples). Returns the steps trained."""
         step = first = int(self.step.numpy())
         started = window = time.perf_counter()
+        window_step, chunk = step, 1
+        intervals = [n for n in (print_every, save_interval, *every) if n > 0]
         try:
-            for batch in batches:
-                losses = {k: float(v) for k, v in train_step(*batch).items()}
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
-                if bad:
-                    path = self.save()
-                    raise UserError(f"{bad[0]} became {losses[bad[0]]} at step {step + 1}: stopped before applying "
-                                    f"it; saved {path}, the last finite state. Try a lower --learning_rate, then "
-                                    "run the same command to resume")
-                step = int(self.step.numpy())
-                if on_step is not None:
-                    on_step(step, losses)
-                if step % print_every == 0 or step == total_steps:
-                    now = time.perf_counter()
-                    per_step = (now - window) / (step - max(first, step - print_every) or 1)
-                    window = now
-                    self.say(f"step {step}/{total_steps} {describe(step, losses)}  {per_step:.3f} s/step, "
-                             f"{per_step * (total_steps - step) / 60:.1f} min left", flush=True)
-                if step % save_interval == 0 or step == total_steps:
-                    self.save()
+            for iterator, count in segments:
+                end = step + count
+                while step < end:
+                    stop = min([end] + [(step // n + 1) * n for n in intervals])
+                    asked, called = min(chunk, stop - step), time.perf_counter()
+                    values, finite = train_steps(iterator, tf.constant(min(chunk, stop - step)))
+                    values, finite = {k: v.numpy() for k, v in values.items()}, int(finite)
+                    chunk = max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS * max(finite, 1)
+                                                                / max(time.perf_counter() - called, 1e-6))))
+                    if on_steps is not None and finite:
+                        on_steps(step, {k: v[:finite] for k, v in values.items()})
+                    step += finite
+                    if finite < asked:
+                        path = self.save()
+                        bad = [k for k, v in values.items() if not math.isfinite(v[finite])]
+                        what = f"{bad[0]} became {values[bad[0]][finite]}" if bad else "a gradient became non-finite"
+                        raise UserError(f"{what} at step {step + 1}: stopped before applying it; saved {path}, the last "
+                                        "finite state. Try a lower --learning_rate, then run the same command to "
+                                        "resume")
+                    if step % print_every == 0 or step == total_steps:
+                        now = time.perf_counter()
+                        per_step = (now - window) / max(step - window_step, 1)
+                        window, window_step = now, step
+                        last = {k: float(v[finite - 1]) for k, v in values.items()}
+                        self.say(f"step {step}/{total_steps} {describe(step, last)}  {per_step:.3f} s/step, "
+                                 f"{per_step * (total_steps - step) / 60:.1f} min left", flush=True)
+                    if on_boundary is not None:
+                        on_boundary(step)
+                    if step % save_interval == 0 or step == total_steps:
+                        self.save()
         except KeyboardInterrupt:
             path = self.save()
             raise UserError(f"interrupted at step {int(self.step.numpy())}; saved {path}. Run the same command again "
                             "to resume") from None
         self.say(f"done: {step - first} steps in {time.perf_counter() - started:.0f} s; checkpoint {self.latest}")
         return step - first
+
+
+CALL_SECONDS = 1.0  # steps per compiled call: about this long, so Ctrl-C and progress lines stay prompt
+MAX_STEPS_PER_CALL = 500
 
 
 class GANTrainer:
@@ -130,37 +155,63 @@ class GANTrainer:
 
         with strategy.scope():
             self.gan = KeypointGAN(model_config, c.learning_rate, c.beta1, jit_compile=c.xla, noise_seed=c.seed,
-                                   strategy=strategy)
-        self.loop = TrainLoop(self.gan.checkpoint(), c.checkpoint_dir, self.gan.step, strategy=strategy)
+                                   strategy=strategy, ema_decay=c.ema_decay)
+        self.averaged = self.gan.generator_average is not None
+        self.recalibrated_at = None
+        self.loop = TrainLoop(self.gan.checkpoint(), c.checkpoint_dir, self.gan.step, strategy=strategy,
+                              before_save=self.recalibrate if self.averaged else None)
         self.chief, self.say = self.loop.chief, self.loop.say
         if self.loop.restore():
             self.say(f"resumed from {self.loop.latest} at step {int(self.gan.step.numpy())}")
+            self.recalibrated_at = int(self.gan.step.numpy())  # saved recalibrated
         if self.chief:
             model_config.save(c.checkpoint_dir)
 
-        # Fixed inputs for the sample grids, so grids are comparable over the run.
+        # Fixed inputs for the sample grids, so grids are comparable over the run, and the
+        # maps with which the averaged G's batch-norm statistics are measured.
         count = min(64, self.num_faces)
         _, self.sample_maps = dataset.first_examples(c.train_records, size, count)
+        if self.averaged:
+            _, self.recalibration_maps = dataset.first_examples(c.train_records, size, min(
+                self.num_faces, RECALIBRATION_FACES), to_float=False)
         self.sample_z = tf.constant(np.random.default_rng(c.seed).uniform(-1, 1, (count, model_config.z_dim)),
                                     tf.float32)
-        self.sampler = tf.function(lambda z, k: self.gan.generator(z, k, training=False))
+        self.sampler = tf.function(lambda generator, z, k: generator(z, k, training=False))
         self.samples_dir = os.path.join(c.sample_dir, c.dataset)
         self.writer = tf.summary.create_file_writer(c.log_dir) if self.chief else tf.summary.create_noop_writer()
 
+    def recalibrate(self):
+        """The averaged G's batch-norm statistics, measured for its current weights (once per step)."""
+        step = int(self.gan.step.numpy())
+        if self.recalibrated_at != step:
+            self.gan.recalibrate(self.recalibration_maps)
+            self.recalibrated_at = step
+
     def save_samples(self, step):
-        images = self.sampler(self.sample_z, self.sample_maps).numpy()
-        rows = int(math.sqrt(len(images)))
-        save_image(os.path.join(self.samples_dir, f"sample_{step}.png"), image_grid(images, rows))
+        """sample_{step}.png from G (as the original), sample_average_{step}.png from its
+        average, sampleky_{step}.png the maps; the first 8 of each to TensorBoard."""
+        generators = [("sample", self.gan.generator)]
+        if self.averaged:
+            self.recalibrate()
+            generators.append(("sample_average", self.gan.generator_average))
+        rows = int(math.sqrt(len(self.sample_maps)))
+        for name, generator in generators:
+            images = self.sampler(generator, self.sample_z, self.sample_maps).numpy()
+            save_image(os.path.join(self.samples_dir, f"{name}_{step}.png"), image_grid(images, rows))
+            with self.writer.as_default():
+                tf.summary.image(name + "s", (images[:8] + 1) / 2, step=step, max_outputs=8)
         if self.config.conditional:
             save_image(os.path.join(self.samples_dir, f"sampleky_{step}.png"),
                        image_grid(self.sample_maps.numpy(), rows))
-        with self.writer.as_default():
-            tf.summary.image("samples", (images[:8] + 1) / 2, step=step, max_outputs=8)
 
-    def after_step(self, step, losses):
+    def write_scalars(self, first, values):
+        """TensorBoard scalars of steps first + 1, first + 2, ... from a call's loss arrays."""
         with self.writer.as_default():
-            for name, value in losses.items():
-                tf.summary.scalar(name, value, step=step)
+            for i in range(len(next(iter(values.values())))):
+                for name, series in values.items():
+                    tf.summary.scalar(name, series[i], step=first + i + 1)
+
+    def after_call(self, step):
         if self.chief and (step % self.train_config.sampleInterval == 0 or step == self.total_steps):
             self.save_samples(step)
 
@@ -179,11 +230,12 @@ class GANTrainer:
                  f"{m.output_size} on {self.num_faces} faces: steps {step} -> {self.total_steps} "
                  f"({self.steps_per_epoch} per epoch), batch {c.batch_size}"
                  + (f" over {replicas} replicas" if replicas > 1 else ""))
-        batches = dataset.epoch_batches(c.train_records, m.output_size, c.batch_size, c.seed, step,
-                                        self.total_steps, self.steps_per_epoch, distribute.inputs(self.strategy))
+        segments = dataset.epoch_iterators(c.train_records, m.output_size, c.batch_size, c.seed, step,
+                                           self.total_steps, self.steps_per_epoch, distribute.inputs(self.strategy))
         try:
-            self.loop.run(self.gan.train_step, batches, self.total_steps, save_interval=c.saveInterval,
-                          print_every=c.print_every, describe=self.describe, on_step=self.after_step)
+            self.loop.run(self.gan.train_steps, segments, self.total_steps, save_interval=c.saveInterval,
+                          print_every=c.print_every, describe=self.describe, every=(c.sampleInterval,),
+                          on_steps=self.write_scalars, on_boundary=self.after_call)
         finally:
             self.writer.flush()
         self.say(f"samples in {self.samples_dir}")

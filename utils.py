@@ -67,6 +67,12 @@ def save_npy(path, array):
             np.save(f, array)
 
 
+def save_npz(path, **arrays):
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+
+
 def to_uint8(images):
     """[-1, 1] floats to uint8 [0, 255]."""
     return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)

@@ -9,7 +9,8 @@ from PIL import Image
 import complete
 from configs import SearchConfig
 from helpers import astronaut
-from inpaint import PSNR_CAP_DB, LatentSearch, hmc_proposal, load_model, psnr, reflect
+from inpaint import LatentSearch, hmc_proposal, load_model, reflect
+from metrics import PSNR_CAP_DB, psnr
 from utils import UserError
 
 

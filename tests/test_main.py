@@ -90,10 +90,10 @@ def test_records_too_small_or_missing(records_dir, tmp_path):
 
 
 def every_variable(gan):
-    """G, D, both optimisers and the step: the whole training state, by checkpoint name."""
+    """G, its average, D, both optimisers and the step: the whole training state."""
     return {v.name + str(i): v.numpy() for i, v in enumerate(
-        list(gan.generator.variables) + list(gan.discriminator.variables) + list(gan.g_optimizer.variables)
-        + list(gan.d_optimizer.variables) + [gan.step])}
+        list(gan.generator.variables) + list(gan.generator_average.variables) + list(gan.discriminator.variables)
+        + list(gan.g_optimizer.variables) + list(gan.d_optimizer.variables) + [gan.step])}
 
 
 def test_a_resumed_run_ends_where_an_uninterrupted_one_does(records_dir, tmp_path):
@@ -111,30 +111,26 @@ def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_pa
     import model
     from configs import ModelConfig, TrainConfig, pick
     from training import GANTrainer
-    # uint8 batches hold no NaN, so the step's conversion to floats is poisoned on demand.
-    poison, convert = tf.Variable(0.0), model.uint8_to_model_range
-    monkeypatch.setattr(model, "uint8_to_model_range",
-                        lambda *batches: [b + tf.where(poison > 0, np.nan, 0.0) for b in convert(*batches)])
-    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100")
+    # uint8 batches hold no NaN, so the step's conversion to floats is poisoned on demand: at
+    # the 4th step, inside a compiled call of several steps (print_every 6).
+    poison_at, convert = tf.Variable(-1, dtype=tf.int64), model.uint8_to_model_range
+    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100", "--print_every", "6",
+                     "--sampleInterval", "100")
     trainer = GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)))
-    real_step, calls, before = trainer.gan.train_step, [], {}
-
-    def poisoned(images, maps):
-        calls.append(1)
-        poison.assign(float(len(calls) == 4))  # NaN pixels make every loss of step 4 NaN
-        if len(calls) == 4:
-            before.update(every_variable(trainer.gan))
-        return real_step(images, maps)
-
-    trainer.gan.train_step = poisoned
+    monkeypatch.setattr(model, "uint8_to_model_range", lambda *batches: [
+        b + tf.where(trainer.gan.step == poison_at, np.nan, 0.0) for b in convert(*batches)])
+    poison_at.assign(3)
     with pytest.raises(UserError, match="d_loss became nan at step 4: stopped before applying it; saved .*ckpt-3"):
         trainer.run()
     assert int(trainer.gan.step) == 3
     assert sorted(n for n in os.listdir(tmp_path / "ckpt") if n.endswith(".index")) == ["ckpt-3.index"]
-    after = every_variable(trainer.gan)
-    for name in before:  # weights, Adam moments and batch-norm statistics untouched by the NaN step
-        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
-    poison.assign(0.0)
+    # Weights, their average, Adam moments and batch-norm statistics are those of 3 clean steps.
+    poison_at.assign(-1)
+    straight = main.main(tiny_args(records_dir, tmp_path / "straight", "--max_steps", "3"))
+    after, clean = every_variable(trainer.gan), every_variable(straight.gan)
+    assert after.keys() == clean.keys()
+    for name in after:
+        np.testing.assert_array_equal(after[name], clean[name], err_msg=name)
     resumed = main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100"))
     assert int(resumed.gan.step) == 6 and all(np.isfinite(v).all() for v in every_variable(resumed.gan).values())
 
@@ -142,19 +138,20 @@ def test_a_nan_stops_the_run_and_saves_the_last_finite_state(records_dir, tmp_pa
 def test_ctrl_c_saves_and_the_run_resumes(records_dir, tmp_path):
     from configs import ModelConfig, TrainConfig, pick
     from training import GANTrainer
-    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100")
+    args = tiny_args(records_dir, tmp_path, "--max_steps", "6", "--saveInterval", "100", "--print_every", "2")
     trainer = GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)))
-    real_step, calls = trainer.gan.train_step, []
+    real_steps, calls = trainer.gan.train_steps, []
 
-    def interrupted(images, maps):
-        calls.append(1)
-        if len(calls) == 3:
+    def interrupted(iterator, count):
+        calls.append(int(trainer.gan.step))
+        if len(calls) == 3:  # Ctrl-C arrives in Python between compiled calls of steps
             raise KeyboardInterrupt
-        return real_step(images, maps)
+        return real_steps(iterator, count)
 
-    trainer.gan.train_step = interrupted
-    with pytest.raises(UserError, match="interrupted at step 2; saved .*ckpt-2"):
+    trainer.gan.train_steps = interrupted
+    with pytest.raises(UserError, match="interrupted at step (\\d); saved .*ckpt-\\1\\.") as stop:
         trainer.run()
+    assert f"step {calls[-1]};" in str(stop.value) and 2 <= calls[-1] < 6
     assert int(main.main(tiny_args(records_dir, tmp_path, "--max_steps", "6")).gan.step) == 6
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import main
 import temporal
-from evaluation import pairwise_mse
+from metrics import pairwise_mse
 from utils import UserError
 
 

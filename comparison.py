@@ -1,0 +1,212 @@
+"""The paper's comparison as library functions: its data, the compared GANs trained at one
+budget, and their evaluation, run side by side in worker processes (jobs.py).
+experiments.py is its command line; sequence.py takes its conditioned model from here.
+
+A run folder per method and training seed: <results>/runs/<method>/seed<s>/ (checkpoints,
+samples, logs, train.log); evaluations in <results>/completions/<method>/seed<s>/<mask>/
+and <results>/consistency/<method>/seed<s>/. Finished runs are reused.
+"""
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from configs import ComparisonConfig, EncoderTrainConfig, ModelConfig, SearchConfig, TrainConfig
+from jobs import run_jobs
+from report import METHODS
+from utils import UserError
+
+
+def methods(config):
+    """The compared methods of this config: (key, title, arch, conditional)."""
+    return [m for m in METHODS if config.ablation or m[0] != "ablation"]
+
+
+def run_dir(config, key, seed):
+    return os.path.join(config.results, "runs", key, f"seed{seed}")
+
+
+def seeds(config):
+    return list(range(config.seed, config.seed + config.seeds))
+
+
+def make_data(config):
+    """Synthetic train records and test pairs rendered at the model's size (unless given)."""
+    import preprocess
+    data = os.path.join(config.results, "data")
+    records = config.train_records or os.path.join(data, "train_records")
+    test_dir = config.test_dir or os.path.join(data, "test_images")
+    jobs = [] if config.train_records else [(records, config.train_faces, config.seed, preprocess.write_train_records)]
+    jobs += [] if config.test_dir else [(test_dir, config.test_faces, config.seed + 1, preprocess.write_test_pairs)]
+    for out, count, seed, write in jobs:
+        try:
+            preprocess.run(write, output_dir=out, synthetic=count, seed=seed, size=config.output_size)
+        except preprocess.OtherInputs:
+            raise UserError(f"{out} holds faces made with other settings (an earlier run?): pass another "
+                            "--results folder, or delete that one") from None
+    return records, test_dir
+
+
+def train_configs(config, key, seed, records):
+    """The ModelConfig and TrainConfig of one method's run at the shared budget."""
+    _, _, arch, conditional = next(m for m in METHODS if m[0] == key)
+    run, interval = run_dir(config, key, seed), max(1, config.train_steps // 4)
+    model = ModelConfig(output_size=config.output_size, gf_dim=config.gf_dim, df_dim=config.df_dim, arch=arch,
+                        conditional=conditional, seed=seed)
+    train = TrainConfig(train_records=records, checkpoint_dir=os.path.join(run, "checkpoints"),
+                        sample_dir=os.path.join(run, "samples"), log_dir=os.path.join(run, "logs"), epoch=100_000,
+                        max_steps=config.train_steps, batch_size=config.batch_size,
+                        learning_rate=config.learning_rate, beta1=config.beta1, ema_decay=config.ema_decay,
+                        sampleInterval=interval, saveInterval=interval,
+                        print_every=max(1, config.train_steps // 20), seed=seed)
+    return model, train
+
+
+def train(config, key, seed, records):
+    """One method's GAN (resumes a stopped run; a finished one is left as it is)."""
+    from training import GANTrainer
+    GANTrainer(*train_configs(config, key, seed, records)).run()
+
+
+def search_config(config, seed):
+    return SearchConfig(batch_size=config.search_batch, nIter=config.nIter, outInterval=config.nIter, lam=config.lam,
+                        seed=seed)
+
+
+def generator_weights(config):
+    return "average" if config.ema_decay > 0 else "raw"
+
+
+def evaluate(config, key, seed, test_dir):
+    """Both experiments for one trained model, with one compiled search: every mask of
+    config.masks on the test faces, then the consistency experiment."""
+    import dataset
+    import evaluation
+    import masks
+    from inpaint import LatentSearch, load_model
+    images, maps, names = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
+    gan = load_model(os.path.join(run_dir(config, key, seed), "checkpoints"), generator=generator_weights(config))
+    search = LatentSearch(gan, search_config(config, seed))
+    for m in config.masks.split(","):
+        evaluation.correctness(gan, search, images, maps, masks.masks_for(len(images), config.output_size, m),
+                               os.path.join(config.results, "completions", key, f"seed{seed}", m), mask_name=m,
+                               names=names)
+    n, out = config.temporal_subjects, os.path.join(config.results, "consistency", key, f"seed{seed}")
+    evaluation.consistency(gan, search, images[:n], maps[:n], out, mask_type=config.temporal_mask, seed=seed,
+                           names=names[:n])
+
+
+def train_and_evaluate(config, records, test_dir, progress):
+    """Every method and training seed: trained, then evaluated, config.jobs at a time
+    (progress: a utils.Progress, at the stages "training" and "evaluation")."""
+    runs = [(key, seed) for key, *_ in methods(config) for seed in seeds(config)]
+    progress.begin(f"training {len(runs)} GANs, {config.train_steps} steps each, {min(config.jobs, len(runs))} side "
+                   "by side (logs: train.log in each run folder)")
+    run_jobs([(f"{key} seed {seed}", train, (config, key, seed, records),
+               os.path.join(run_dir(config, key, seed), "train.log")) for key, seed in runs], config.jobs)
+    progress.end()
+    progress.begin(f"inpainting the test faces ({config.masks}) and consistency under 8 {config.temporal_mask} masks "
+                   f"per face, {config.nIter} search steps (logs: evaluate.log)")
+    run_jobs([(f"{key} seed {seed}", evaluate, (config, key, seed, test_dir),
+               os.path.join(run_dir(config, key, seed), "evaluate.log")) for key, seed in runs], config.jobs)
+    progress.end()
+
+
+def encoder_study(config, records, test_dir):
+    """The learned initialiser of the first seed's conditioned model against random starts
+    (evaluation.encoder_study), in a worker."""
+    checkpoint_dir = os.path.join(run_dir(config, "conditioned", config.seed), "checkpoints")
+    return run_jobs([("encoder study", _encoder_study, (config, checkpoint_dir, records, test_dir),
+                      os.path.join(config.results, "consistency", "encoder_study.log"))], 1)[0]
+
+
+def _encoder_study(config, checkpoint_dir, records, test_dir):
+    import dataset
+    import evaluation
+    images, maps, _ = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
+    return evaluation.encoder_study(
+        checkpoint_dir, images, maps, os.path.join(config.results, "consistency"), mask_types=config.masks.split(","),
+        milestones=sorted(int(n) for n in config.milestones.split(",")), temporal_mask=config.temporal_mask,
+        temporal_subjects=config.temporal_subjects, encoder_config=encoder_config(config, checkpoint_dir, records),
+        search_config=search_config(config, config.seed))
+
+
+def encoder_config(config, checkpoint_dir, records):
+    return EncoderTrainConfig(checkpoint_dir=checkpoint_dir, train_records=records, steps=config.encoder_steps,
+                              batch_size=config.batch_size, seed=config.seed, generator=generator_weights(config),
+                              print_every=max(1, config.encoder_steps // 5))
+
+
+def _conditioned_run(config, records, encoder):
+    from encoder import train_encoder
+    train(config, "conditioned", config.seed, records)
+    if encoder:
+        train_encoder(encoder_config(config, os.path.join(run_dir(config, "conditioned", config.seed),
+                                                          "checkpoints"), records))
+
+
+def conditioned_model(results="results", encoder=False):
+    """The keypoint-conditioned model of the default comparison (first seed) in `results`,
+    made and trained here with the default settings where it is missing (a finished run is
+    reused; trained in a worker as experiments.py trains it, so it is the same model), and
+    with encoder=True its learned initialiser too. Returns (its checkpoint folder, the
+    default settings, a ComparisonConfig)."""
+    config = dataclasses.replace(ComparisonConfig(), results=results)
+    records, _ = make_data(config)
+    run = run_dir(config, "conditioned", config.seed)
+    run_jobs([("the conditioned model", _conditioned_run, (config, records, encoder),
+               os.path.join(run, "train.log"))], 1)
+    return os.path.join(run, "checkpoints"), config
+
+
+def write_results(config, records, test_dir, run, study=None):
+    """Figures, results.md and results.json of a finished comparison; returns the summary.
+    run: {"minutes", "command", "commit"} (report.write_table)."""
+    import shutil
+
+    import dataset
+    import evaluation
+    import figures
+    import masks
+    import report
+    from utils import save_image, save_json, to_uint8
+    out = os.path.join(config.results, "figures")
+    first = seeds(config)[0]
+    figures.visualize(os.path.join(run_dir(config, "conditioned", first), "checkpoints"), records, out, first,
+                      generator=generator_weights(config))
+    grid = "sample_average" if config.ema_decay > 0 else "sample"
+    for key, *_ in methods(config):
+        samples = os.path.join(run_dir(config, key, first), "samples", "celebA", f"{grid}_{config.train_steps}.png")
+        if os.path.exists(samples):
+            shutil.copyfile(samples, os.path.join(out, f"sample_{key}.png"))
+    with open(os.path.join(out, "decoupling.json")) as f:
+        decoupling = json.load(f)
+    mask_types, keys = config.masks.split(","), [key for key, *_ in methods(config)]
+    images, _, _ = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
+    floor = evaluation.mean_face_baseline(images, dataset.mean_face(records, config.output_size), mask_types)
+    values, per_seed, truth, consistency = report.collect(config.results, keys, seeds(config), mask_types)
+    report.add_mean_face(values, floor)
+    panels, shown = [], min(evaluation.EXAMPLES, len(images))
+    for m in mask_types:
+        holes = masks.masks_for(shown, config.output_size, m)
+        columns = [("truth", to_uint8(images[:shown])),
+                   (f"{report.MASK_TITLES.get(m, m)}", to_uint8(images[:shown] * holes[..., None]))]
+        for key, title, *_ in methods(config):
+            fills = np.load(os.path.join(config.results, "completions", key, f"seed{first}", m, "examples.npz"))
+            columns.append((SHORT_TITLES[key], fills["after"]))
+        columns.append((SHORT_TITLES[report.MEAN_FACE[0]], floor[m]["examples"]))
+        save_image(os.path.join(out, f"fills_{m}.png"), figures.fills_figure(columns, examples=min(6, shown)))
+        panels.append(figures.fills_figure(columns, examples=min(2, shown)))
+    save_image(os.path.join(out, "fills.png"), np.concatenate(panels, axis=0))
+    summary = report.summarise(keys, mask_types, values, per_seed, truth, consistency)
+    settings = dataclasses.asdict(config)
+    save_json(os.path.join(config.results, "results.json"),
+              {"settings": settings, "machine": report.machine(), **run, "results": summary,
+               "decoupling": decoupling, "encoder_study": study})
+    table = report.write_table(settings, os.path.join(config.results, "results.md"), methods(config), values,
+                               per_seed, truth, consistency, run, decoupling, study)
+    return summary, table
+
+
+SHORT_TITLES = {"conditioned": "ECGAN+map", "dip": "DCGAN (DIP)", "ablation": "no map", "mean_face": "mean face"}
