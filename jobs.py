@@ -1,12 +1,13 @@
 """Runs side by side: worker processes whose TensorFlow ops use one thread each.
 
-At the CPU demo's size (32x32, gf_dim 8) an op is too small to gain from a second thread:
-one train step keeps about 1.5 of 2 cores busy however the threads are set. Several runs
-side by side, each op on one thread, keep every core busy. One thread per op also makes a
-run's numbers independent of how many cores the machine has and of what ran beside it: a
-run is the same in a worker, alone, or as `TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1
-python main.py ...` (oneDNN's kernels split their sums by the thread count, so other
-thread counts round differently).
+At the CPU demo's size (32x32, gf_dim 8) an op is too small to gain from a second thread
+(a 105 MFLOP conv takes 0.87 ms on one thread and 0.71 ms on two): one train step keeps
+about 1.5 of 2 cores busy however the threads are set. Several runs side by side, each op
+on one thread (independent ops of a run still go in parallel), keep every core busy. One
+thread per op also makes a run's numbers independent of how many cores the machine has
+and of what ran beside it: a run is the same in a worker, alone, or as
+`TF_NUM_INTRAOP_THREADS=1 python main.py ...` (oneDNN's kernels split their sums by the
+thread count, so other thread counts round differently).
 
 Each job's output goes to its own log; the caller sees a progress line now and then and,
 when a job fails, its error and the end of its log.
@@ -22,7 +23,7 @@ import traceback
 
 from utils import UserError
 
-ONE_THREAD_PER_OP = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+ONE_THREAD_PER_OP = {"TF_NUM_INTRAOP_THREADS": "1",
                      "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # several workers can share one GPU
 PROGRESS_SECONDS = 20
 STEP_LINE = re.compile(r"step (\d+)/(\d+)")
@@ -74,6 +75,15 @@ def last_step(log):
     return f"step {found[-1][0]}/{found[-1][1]}" if found else ""
 
 
+def started_since(log, when):
+    """Whether the job of this log has written to it since `when` (a pool queues one job
+    more than it runs, and counts it as running)."""
+    try:
+        return os.path.getmtime(log) >= time.time() - (time.perf_counter() - when)
+    except OSError:
+        return False
+
+
 def tail(log, lines=12):
     try:
         with open(log, errors="replace") as f:
@@ -107,7 +117,8 @@ def run_jobs(jobs, workers):
                         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                         raise UserError(f"{name} failed: {reason} (its log: {log})") from None
                     print(f"  {name}: done ({(time.perf_counter() - started) / 60:.1f} min; log {log})", flush=True)
-                running = [f"{futures[f][0]} {last_step(futures[f][1])}".strip() for f in pending if f.running()]
+                running = [f"{futures[f][0]} {last_step(futures[f][1])}".strip() for f in pending
+                           if f.running() and started_since(futures[f][1], started)]
                 if running and not done:
                     print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(running), flush=True)
         except BaseException:

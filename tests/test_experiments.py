@@ -3,7 +3,9 @@ import re
 
 import pytest
 
+import comparison
 import experiments
+from report import MEAN_FACE, METHODS
 from utils import UserError
 
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
@@ -24,25 +26,28 @@ def test_driver_writes_every_row_and_interval(tmp_path):
     args = experiments.parse_args([
         "--results", str(tmp_path / "results"), "--train_faces", "40", "--test_faces", "6", "--output_size", "32",
         "--gf_dim", "4", "--df_dim", "4", "--batch_size", "8", "--train_steps", "3", "--nIter", "2",
-        "--search_batch", "16", "--temporal_subjects", "2", "--seeds", "2",
-        "--encoder_study", "--encoder_steps", "2", "--milestones", "0,1,2"])
+        "--search_batch", "16", "--temporal_subjects", "2", "--seeds", "2", "--ema_decay", "0.9", "--ablation",
+        "--encoder_study", "--encoder_steps", "2", "--milestones", "0,1,2", "--jobs", "2"])
     summary = experiments.main(args)
     out = tmp_path / "results"
     table = (out / "results.md").read_text()
-    titles = [title for _, title, _, _ in experiments.METHODS] + [experiments.MEAN_FACE[1]]
+    titles = [title for _, title, _, _ in METHODS] + [MEAN_FACE[1]]
+    signed = r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]( \*)?"
     for phase in ("after Poisson blending", "before blending"):
-        rows = section(table, f"## PSNR {phase}")
-        assert [r.split(" | ")[0][2:] for r in rows] == titles
-        for row in rows:  # four masks, each a mean with its interval
-            assert len(cells(row)) == 4 and all(re.fullmatch(INTERVAL, c) for c in cells(row)), row
-        gains = section(table, f"### Gains {phase} (dB)")
-        assert [r.split(" | ")[0][2:] for r in gains] == titles[1:]
-        for row in gains:
-            assert all(re.fullmatch(r"[+-]\d+\.\d+ \[[+-]\d+\.\d+, [+-]\d+\.\d+\]( \*)?", c) for c in cells(row)), row
+        for measure, gains_heading in (("PSNR", f"### Gains {phase} (dB)"), ("SSIM", f"### SSIM gains {phase}"),
+                                       ("Speckle", None)):
+            rows = section(table, f"## {measure} {phase}")
+            assert [r.split(" | ")[0][2:] for r in rows] == titles
+            for row in rows:  # four masks, each a mean with its interval
+                assert len(cells(row)) == 4 and all(re.fullmatch(INTERVAL, c) for c in cells(row)), row
+            if gains_heading:
+                gains = section(table, gains_heading)
+                assert [r.split(" | ")[0][2:] for r in gains] == titles[1:]
+                assert all(re.fullmatch(signed, c) for row in gains for c in cells(row)), gains
     consistency = section(table, "## Consistency (center masks)")
     assert [r.split(" | ")[0][2:] for r in consistency] == titles[:3]
     assert all(re.fullmatch(INTERVAL, c) for r in consistency for c in cells(r)[:2])
-    assert "Ran in" in table and "cores" in table  # the machine beside the minutes
+    assert re.search(r"`experiments.run\(.*` at commit \w+.*: \d+\.\d min on .*cores", table)  # what made it
     spread = section(table, "## Spread over the 2 training seeds (mean PSNR after blending: mean +- sd)")
     assert len(spread) == 3 and all("over 2 seeds" in c for r in spread for c in cells(r))
 
@@ -53,6 +58,8 @@ def test_driver_writes_every_row_and_interval(tmp_path):
         assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]
     assert len(saved["results"]["after"]["dip"]["left"]["per_seed_means"]) == 2
     assert set(saved["results"]["gain_after"]) == {"dip", "ablation", "mean_face"}
+    assert set(saved["results"]["ssim_gain_before"]) == {"dip", "ablation", "mean_face"}
+    assert 0 < saved["results"]["speckle_after"]["mean_face"]["left"]["mean"]
     # Each method ran as its own architecture, under each seed.
     for key, arch, conditional in (("conditioned", "ecgan", True), ("dip", "dcgan", False),
                                    ("ablation", "ecgan", False)):
@@ -62,9 +69,12 @@ def test_driver_writes_every_row_and_interval(tmp_path):
             done = json.load(open(out / "completions" / key / f"seed{seed}" / "left" / "summary.json"))
             assert done["psnr_after_blending"]["count"] == 6
         assert list((out / "consistency" / key / "seed0").glob("subject_*.gif"))
+        assert "steps 0 -> 3" in (out / "runs" / key / "seed1" / "train.log").read_text()  # each run's own log
     for name in ("same_k_diff_z.png", "same_z_diff_k.png", "sample_conditioned.png", "sample_dip.png",
-                 "sample_ablation.png"):
+                 "sample_ablation.png", "fills.png", "fills_left.png"):
         assert (out / "figures" / name).exists(), name
+    from PIL import Image
+    assert Image.open(out / "figures" / "fills_left.png").size[0] == 6 * (32 * 4 + 2) - 2  # truth, damaged, 3, mean
     # The learned-initialiser study: PSNR curves for both starts at each milestone, in the table too.
     study = saved["encoder_study"]
     assert study["milestones"] == [0, 1, 2]
@@ -81,6 +91,7 @@ def test_driver_writes_every_row_and_interval(tmp_path):
     (["--search_batch", "12"], "--search_batch 12 must be a multiple of 8"),
     (["--seeds", "0"], "--seeds 0: train at least one seed"),
     (["--masks", "center,diagonal"], "unknown mask type diagonal"),
+    (["--jobs", "0"], "--jobs 0: run at least one job"),
 ])
 def test_bad_settings_are_one_line_before_any_work(tmp_path, flags, message):
     with pytest.raises(UserError, match=message):
@@ -100,9 +111,9 @@ def test_data_of_an_earlier_run_is_kept_and_named(tmp_path):
 
 def test_the_search_keeps_its_own_optimiser_settings():
     # --beta1 and --learning_rate of experiments.py are the GANs' Adam; the latent search keeps its own.
-    from configs import SearchConfig
+    from configs import ComparisonConfig, SearchConfig, pick
     args = experiments.parse_args(["--beta1", "0.3", "--learning_rate", "0.001", "--nIter", "9", "--lam", "0.2"])
-    config, defaults = experiments.search_config(args, 4), SearchConfig()
+    config, defaults = comparison.search_config(pick(ComparisonConfig, vars(args)), 4), SearchConfig()
     assert (config.beta1, config.lr, config.beta2, config.eps) == (defaults.beta1, defaults.lr, defaults.beta2,
                                                                    defaults.eps)
     assert (config.nIter, config.lam, config.seed, config.batch_size) == (9, 0.2, 4, 256)
