@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from configs import ComparisonConfig, EncoderTrainConfig, ModelConfig, SearchConfig, TrainConfig
-from jobs import run_jobs
+from jobs import ONE_OP_AT_A_TIME, Job, run_jobs
 from report import METHODS
 from utils import UserError
 
@@ -78,9 +78,11 @@ def generator_weights(config):
     return "average" if config.ema_decay > 0 else "raw"
 
 
-def evaluate(config, key, seed, test_dir):
-    """Both experiments for one trained model, with one compiled search: every mask of
-    config.masks on the test faces, then the consistency experiment."""
+def evaluate(config, key, seed, test_dir, parts):
+    """Parts of the two experiments for one trained model, with one compiled search: mask
+    types of config.masks (the correctness experiment on the test faces) and "consistency".
+    Each image's random start depends on the seed and its number alone, so the parts can
+    run in any order or process."""
     import dataset
     import evaluation
     import masks
@@ -88,37 +90,47 @@ def evaluate(config, key, seed, test_dir):
     images, maps, names = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
     gan = load_model(os.path.join(run_dir(config, key, seed), "checkpoints"), generator=generator_weights(config))
     search = LatentSearch(gan, search_config(config, seed))
-    for m in config.masks.split(","):
-        evaluation.correctness(gan, search, images, maps, masks.masks_for(len(images), config.output_size, m),
-                               os.path.join(config.results, "completions", key, f"seed{seed}", m), mask_name=m,
-                               names=names)
-    n, out = config.temporal_subjects, os.path.join(config.results, "consistency", key, f"seed{seed}")
-    evaluation.consistency(gan, search, images[:n], maps[:n], out, mask_type=config.temporal_mask, seed=seed,
-                           names=names[:n])
+    for part in parts:
+        if part == CONSISTENCY:
+            n, out = config.temporal_subjects, os.path.join(config.results, "consistency", key, f"seed{seed}")
+            evaluation.consistency(gan, search, images[:n], maps[:n], out, mask_type=config.temporal_mask, seed=seed,
+                                   names=names[:n])
+        else:
+            evaluation.correctness(gan, search, images, maps, masks.masks_for(len(images), config.output_size, part),
+                                   os.path.join(config.results, "completions", key, f"seed{seed}", part),
+                                   mask_name=part, names=names)
 
 
-def train_and_evaluate(config, records, test_dir, progress):
-    """Every method and training seed: trained, then evaluated, config.jobs at a time
-    (progress: a utils.Progress, at the stages "training" and "evaluation")."""
+CONSISTENCY = "consistency"
+EVALUATION_JOBS_PER_RUN = 2  # a run's evaluation in two halves: the cores stay busy when runs differ in cost
+
+
+def train_and_evaluate(config, records, test_dir):
+    """Every method and training seed trained, then evaluated (in two halves, each as soon as
+    its run is trained), config.jobs jobs at a time."""
     runs = [(key, seed) for key, *_ in methods(config) for seed in seeds(config)]
-    progress.begin(f"training {len(runs)} GANs, {config.train_steps} steps each, {min(config.jobs, len(runs))} side "
-                   "by side (logs: train.log in each run folder)")
-    run_jobs([(f"{key} seed {seed}", train, (config, key, seed, records),
-               os.path.join(run_dir(config, key, seed), "train.log")) for key, seed in runs], config.jobs)
-    progress.end()
-    progress.begin(f"inpainting the test faces ({config.masks}) and consistency under 8 {config.temporal_mask} masks "
-                   f"per face, {config.nIter} search steps (logs: evaluate.log)")
-    run_jobs([(f"{key} seed {seed}", evaluate, (config, key, seed, test_dir),
-               os.path.join(run_dir(config, key, seed), "evaluate.log")) for key, seed in runs], config.jobs)
-    progress.end()
+    parts = config.masks.split(",") + [CONSISTENCY]
+    halves = [parts[i::EVALUATION_JOBS_PER_RUN] for i in range(EVALUATION_JOBS_PER_RUN)]
+    jobs = []
+    for key, seed in runs:
+        run = run_dir(config, key, seed)
+        training = Job(f"training {key} seed {seed}", train, (config, key, seed, records), os.path.join(run, "train.log"))
+        jobs += [training] + [Job(f"evaluating {key} seed {seed} ({', '.join(half)})", evaluate,
+                                  (config, key, seed, test_dir, half), os.path.join(run, f"evaluate{i}.log"),
+                                  env=ONE_OP_AT_A_TIME, after=training.name) for i, half in enumerate(halves)]
+    print(f"{len(runs)} GANs, {config.train_steps} training steps each, then the test faces under "
+          f"{config.masks} and consistency under 8 {config.temporal_mask} masks per face, {config.nIter} search steps; "
+          f"{config.jobs} jobs at a time (logs in each run folder)", flush=True)
+    run_jobs(jobs, config.jobs)
 
 
 def encoder_study(config, records, test_dir):
     """The learned initialiser of the first seed's conditioned model against random starts
     (evaluation.encoder_study), in a worker."""
     checkpoint_dir = os.path.join(run_dir(config, "conditioned", config.seed), "checkpoints")
-    return run_jobs([("encoder study", _encoder_study, (config, checkpoint_dir, records, test_dir),
-                      os.path.join(config.results, "consistency", "encoder_study.log"))], 1)[0]
+    return run_jobs([Job("encoder study", _encoder_study, (config, checkpoint_dir, records, test_dir),
+                         os.path.join(config.results, "consistency", "encoder_study.log"), env=ONE_OP_AT_A_TIME)],
+                    1)[0]
 
 
 def _encoder_study(config, checkpoint_dir, records, test_dir):
@@ -155,8 +167,8 @@ def conditioned_model(results="results", encoder=False):
     config = dataclasses.replace(ComparisonConfig(), results=results)
     records, _ = make_data(config)
     run = run_dir(config, "conditioned", config.seed)
-    run_jobs([("the conditioned model", _conditioned_run, (config, records, encoder),
-               os.path.join(run, "train.log"))], 1)
+    run_jobs([Job("the conditioned model", _conditioned_run, (config, records, encoder),
+                  os.path.join(run, "train.log"))], 1)
     return os.path.join(run, "checkpoints"), config
 
 

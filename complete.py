@@ -58,4 +58,4 @@ def main(args):
 
 
 if __name__ == "__main__":
-    run_cli(main, parse_args)
+    run_cli(main, parse_args, searches=True)

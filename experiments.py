@@ -91,12 +91,14 @@ def run(args):
     import comparison
     config = pick(ComparisonConfig, vars(args))
     check_args(config)
-    progress = Progress([("data", 1), ("training", 8), ("evaluation", 4)]
+    progress = Progress([("data", 1), ("training and evaluation", 12)]
                         + [("encoder study", 3)] * config.encoder_study + [("figures and table", 1)])
     progress.begin("synthetic data" if not (config.train_records and config.test_dir) else "data")
     records, test_dir = comparison.make_data(config)
     progress.end()
-    comparison.train_and_evaluate(config, records, test_dir, progress)
+    progress.begin("training and evaluating every method")
+    comparison.train_and_evaluate(config, records, test_dir)
+    progress.end()
     study = None
     if config.encoder_study:
         progress.begin("learned initialiser: training it, then random vs encoder starts")

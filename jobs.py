@@ -1,19 +1,19 @@
 """Runs side by side: worker processes whose TensorFlow ops use one thread each.
 
-At the CPU demo's size (32x32, gf_dim 8) an op is too small to gain from a second thread
-(a 105 MFLOP conv takes 0.87 ms on one thread and 0.71 ms on two): one train step keeps
-about 1.5 of 2 cores busy however the threads are set. Several runs side by side, each op
-on one thread (independent ops of a run still go in parallel), keep every core busy. One
-thread per op also makes a run's numbers independent of how many cores the machine has
-and of what ran beside it: a run is the same in a worker, alone, or as
-`TF_NUM_INTRAOP_THREADS=1 python main.py ...` (oneDNN's kernels split their sums by the
-thread count, so other thread counts round differently).
+At the CPU demo's size (32x32) an op is too small to gain from a second thread (a 105
+MFLOP conv takes 0.87 ms on one thread and 0.71 ms on two): one train step keeps about 1.5
+of 2 cores busy however the threads are set. Several runs side by side, each on one thread,
+keep every core busy. One thread also makes a run's numbers repeatable and independent of
+how many cores the machine has and of what ran beside it: a run is the same in a worker,
+alone, or as `TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 python main.py ...`
+(kernels split their sums by the thread count, so other thread counts round differently).
 
 Each job's output goes to its own log; the caller sees a progress line now and then and,
 when a job fails, its error and the end of its log.
 """
 import concurrent.futures
 import contextlib
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -23,15 +23,31 @@ import traceback
 
 from utils import UserError
 
-ONE_THREAD_PER_OP = {"TF_NUM_INTRAOP_THREADS": "1",
-                     "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # several workers can share one GPU
+# One thread per op and one op at a time: TensorFlow's CPU results change from run to run
+# when independent ops of a graph run concurrently (the latent search's G(z) moved by up to
+# 0.04 between two identical runs with 2 inter-op threads, with or without oneDNN); with one
+# op at a time they are the same every time.
+ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1",
+              "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # several workers can share one GPU
+# The latent search's results change from run to run when TensorFlow runs independent ops
+# at once (G(z) moved by up to 0.04 between two identical searches with 2 inter-op threads,
+# with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time.
+ONE_OP_AT_A_TIME = dict(ONE_THREAD, TF_NUM_INTEROP_THREADS="1")
 PROGRESS_SECONDS = 20
 STEP_LINE = re.compile(r"step (\d+)/(\d+)")
 
 
-def _start_worker():
-    """In each worker, before TensorFlow loads."""
-    os.environ.update(ONE_THREAD_PER_OP)
+@dataclasses.dataclass
+class Job:
+    """function(*args) in a fresh worker process (function and args picklable: a module-level
+    function), its output in `log`, TensorFlow's threads set by `env`, started once the job
+    named `after` (if any) has finished."""
+    name: str
+    function: object
+    args: tuple
+    log: str
+    env: dict = dataclasses.field(default_factory=lambda: dict(ONE_THREAD))
+    after: str = None
 
 
 @contextlib.contextmanager
@@ -54,7 +70,8 @@ def output_to(path):
                 os.close(copy)
 
 
-def _run_logged(function, args, log):
+def _run_logged(function, args, log, env):
+    os.environ.update(env)  # a fresh process: TensorFlow has not started yet
     with output_to(log):
         try:
             return function(*args)
@@ -93,36 +110,45 @@ def tail(log, lines=12):
 
 
 def run_jobs(jobs, workers):
-    """jobs: (name, function, args, log) for function(*args) in a worker process (function
-    and args picklable: a module-level function), at most `workers` at a time. Prints a
-    line when each ends and, every PROGRESS_SECONDS, where the running ones are. Returns
-    their results in order. A failing job stops the rest: its error is raised as one line
-    naming its log, whose end is printed first."""
+    """Runs the Jobs, at most `workers` at a time, each in a process of its own. Prints a line
+    when each ends and, every PROGRESS_SECONDS, where the running ones are. Returns their
+    results in order. A failing job stops the rest: its error is raised as one line naming
+    its log, whose end is printed first."""
     if not jobs:
         return []
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow starts there
+    results, futures, waiting = {}, {}, list(jobs)
     with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context,
-                                                initializer=_start_worker) as pool:
-        futures = {pool.submit(_run_logged, function, args, log): (name, log) for name, function, args, log in jobs}
-        started, pending = time.perf_counter(), set(futures)
+                                                max_tasks_per_child=1) as pool:
+        started = time.perf_counter()
+
+        def submit_ready():
+            for job in [j for j in waiting if j.after is None or j.after in results]:
+                waiting.remove(job)
+                futures[pool.submit(_run_logged, job.function, job.args, job.log, job.env)] = job
+
+        submit_ready()
         try:
-            while pending:
-                done, pending = concurrent.futures.wait(pending, PROGRESS_SECONDS,
-                                                        return_when=concurrent.futures.FIRST_COMPLETED)
+            while futures:
+                done, _ = concurrent.futures.wait(futures, PROGRESS_SECONDS,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
-                    name, log = futures[future]
+                    job = futures.pop(future)
                     error = future.exception()
                     if error is not None:
-                        print(tail(log), file=sys.stderr)
+                        print(tail(job.log), file=sys.stderr)
                         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                        raise UserError(f"{name} failed: {reason} (its log: {log})") from None
-                    print(f"  {name}: done ({(time.perf_counter() - started) / 60:.1f} min; log {log})", flush=True)
-                running = [f"{futures[f][0]} {last_step(futures[f][1])}".strip() for f in pending
-                           if f.running() and started_since(futures[f][1], started)]
+                        raise UserError(f"{job.name} failed: {reason} (its log: {job.log})") from None
+                    results[job.name] = future.result()
+                    print(f"  {job.name}: done ({(time.perf_counter() - started) / 60:.1f} min; log {job.log})",
+                          flush=True)
+                submit_ready()
+                running = [f"{job.name} {last_step(job.log)}".strip() for future, job in futures.items()
+                           if future.running() and started_since(job.log, started)]
                 if running and not done:
                     print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(running), flush=True)
         except BaseException:
-            for future in pending:
+            for future in futures:
                 future.cancel()
             raise
-    return [future.result() for future in futures]
+    return [results[job.name] for job in jobs]

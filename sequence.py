@@ -200,4 +200,4 @@ def write_video(out_dir, face_clip, blended, fps):
 
 
 if __name__ == "__main__":
-    run_cli(main, parse_args)
+    run_cli(main, parse_args, searches=True)

@@ -18,8 +18,13 @@ class UserError(Exception):
     """A problem the user can fix; scripts print it as one line, without a traceback."""
 
 
-def run_cli(main, parse_args):
-    """Entry point of every script: parse, run, and turn UserError into one clear line."""
+def run_cli(main, parse_args, searches=False):
+    """Entry point of every script: parse, run, and turn UserError into one clear line.
+    searches: the script runs the latent search, whose results TensorFlow makes change from
+    run to run when it runs independent ops at once; it then runs one op at a time (unless
+    TF_NUM_INTEROP_THREADS says otherwise), which costs the search little (docs/inpainting.md)."""
+    if searches:
+        os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")  # before TensorFlow starts
     try:
         return main(parse_args())
     except UserError as error:

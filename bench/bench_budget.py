@@ -73,7 +73,8 @@ def projected_minutes(args, rows):
 
 TRAIN_OLD = """
 import sys, experiments as e
-a = e.parse_args(["--results", sys.argv[1], "--train_steps", sys.argv[2]])
+a = e.parse_args(["--results", sys.argv[1], "--train_steps", sys.argv[2], "--gf_dim", sys.argv[5], "--df_dim",
+                  sys.argv[6], "--batch_size", sys.argv[7]])
 key, _, arch, conditional = [m for m in e.METHODS if m[0] == sys.argv[3]][0]
 e.train(a, key, arch, conditional, a.seed, sys.argv[4])
 """
@@ -109,13 +110,15 @@ def time_training(args, baseline, records, keys):
     try:
         if baseline:
             for key in keys:
-                subprocess.run([sys.executable, "-c", TRAIN_OLD, results, str(args.train_steps), key, records],
+                subprocess.run([sys.executable, "-c", TRAIN_OLD, results, str(args.train_steps), key, records,
+                                str(args.gf_dim), str(args.df_dim), str(args.batch_size)],
                                cwd=baseline, check=True, capture_output=True)
         else:
             config = dataclasses.replace(ComparisonConfig(), results=results, train_steps=args.train_steps,
-                                         ema_decay=args.ema_decay, jobs=args.jobs)
-            comparison.run_jobs([(key, comparison.train, (config, key, config.seed, records),
-                                  os.path.join(results, f"{key}.log")) for key in keys], config.jobs)
+                                         ema_decay=args.ema_decay, jobs=args.jobs, gf_dim=args.gf_dim,
+                                         df_dim=args.df_dim, batch_size=args.batch_size)
+            comparison.run_jobs([comparison.Job(key, comparison.train, (config, key, config.seed, records),
+                                                os.path.join(results, f"{key}.log")) for key in keys], config.jobs)
         return time.perf_counter() - started
     finally:
         shutil.rmtree(results, ignore_errors=True)
@@ -132,8 +135,8 @@ def compare_training(args):
                    size=args.output_size)
     keys = [key for key, *_ in METHODS]  # all three, whatever experiments.py's --ablation default
     steps = len(keys) * args.train_steps
-    print(f"{machine()}; {len(keys)} models x {args.train_steps} steps at experiments.py's size, "
-          f"{args.train_faces} faces; {args.baseline}: one model after another; this code: {args.jobs} side by side, "
+    print(f"{machine()}; {len(keys)} models x {args.train_steps} steps, gf_dim {args.gf_dim}, df_dim "
+          f"{args.df_dim}, batch {args.batch_size}, {args.train_faces} faces; {args.baseline}: one model after another; this code: {args.jobs} side by side, "
           f"averaging {args.ema_decay}")
     pairs = []
     for r in range(args.rounds):

@@ -151,10 +151,12 @@ def _square(x):
 
 
 def test_jobs_run_in_one_thread_workers_and_a_failure_names_its_log(tmp_path, capsys):
-    from jobs import run_jobs
+    from jobs import ONE_OP_AT_A_TIME, Job, run_jobs
     logs = [str(tmp_path / f"job{i}.log") for i in range(3)]
-    results = run_jobs([(f"job {i}", _square, (i,), logs[i]) for i in range(3)], 2)
-    assert results == [(0, "1"), (1, "1"), (4, "1")]
-    assert "squaring 2" in open(logs[2]).read() and "job 2: done" in capsys.readouterr().out
+    jobs = [Job("job 2", _square, (2,), logs[2], after="job 0"), Job("job 0", _square, (0,), logs[0]),
+            Job("job 1", _square, (1,), logs[1], env=ONE_OP_AT_A_TIME)]
+    assert run_jobs(jobs, 2) == [(4, "1"), (0, "1"), (1, "1")]  # in the order given, whatever ran first
+    out = capsys.readouterr().out
+    assert "squaring 2" in open(logs[2]).read() and out.index("job 0: done") < out.index("job 2: done")
     with pytest.raises(UserError, match=f"job -1 failed: no negative numbers \\(-1\\) \\(its log: {logs[0]}\\)"):
-        run_jobs([("job -1", _square, (-1,), logs[0])], 1)
+        run_jobs([Job("job -1", _square, (-1,), logs[0])], 1)
