@@ -10,16 +10,16 @@ factorised once per distinct mask, then solved for every image and channel shari
 mask at once. It is symmetric positive definite and, with the hole's pixels in row-major
 order, banded (bandwidth at most the image width), so the default solver is LAPACK's banded
 Cholesky, which handles all right-hand sides together; "splu" (sparse LU) and "pyamg" (one
-algebraic multigrid hierarchy per mask, as the original used) give the same result. Neighbours are true 2-D neighbours: the
-original linked the left and right image edges (a wrap-around), which corrupted blends of
-masks touching those edges.
+algebraic multigrid hierarchy per mask, as the original used) give the same result.
+Neighbours are true 2-D neighbours: the original linked the left and right image edges (a
+wrap-around), which corrupted blends of masks touching those edges.
 """
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-SOLVERS = ("banded", "splu", "pyamg")
+from configs import BLEND_SOLVERS as SOLVERS
 
 
 def grid_laplacian(height, width):

@@ -114,7 +114,8 @@ def train_and_evaluate(config, records, test_dir):
     jobs = []
     for key, seed in runs:
         run = run_dir(config, key, seed)
-        training = Job(f"training {key} seed {seed}", train, (config, key, seed, records), os.path.join(run, "train.log"))
+        training = Job(f"training {key} seed {seed}", train, (config, key, seed, records),
+                       os.path.join(run, "train.log"))
         jobs += [training] + [Job(f"evaluating {key} seed {seed} ({', '.join(half)})", evaluate,
                                   (config, key, seed, test_dir, half), os.path.join(run, f"evaluate{i}.log"),
                                   env=ONE_OP_AT_A_TIME, after=training.name) for i, half in enumerate(halves)]

@@ -13,8 +13,7 @@ for --image, photo.complete_photo.
 """
 import argparse
 
-from configs import SearchConfig, add_search_flags, pick
-from masks import MASK_TYPES
+from configs import MASK_TYPES, SearchConfig, add_search_flags, pick
 from utils import run_cli
 
 
@@ -22,8 +21,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_search_flags(p, nIter=1500, outDir="completions_results")
-    p.add_argument("--maskType", default="center", choices=MASK_TYPES)
-    p.add_argument("--centerScale", type=float, default=0.25)
+    p.add_argument("--maskType", default="center", choices=MASK_TYPES, help="the damage (masks.py)")
+    p.add_argument("--centerScale", type=float, default=0.25, help="center mask: side of the hole / image side")
     p.add_argument("--fraction_masked", type=float, default=0.75, help="for --maskType random")
     p.add_argument("--mask_file", default=None, help="your own mask: white = keep, black = fill")
     p.add_argument("--image", default=None, help="inpaint a photo of your own (needs dlib)")
@@ -34,7 +33,8 @@ def parse_args(argv=None):
 def main(args):
     import evaluation
     import masks
-    from inpaint import LatentSearch, load_model, make_z_init
+    from encoder import make_z_init
+    from inpaint import LatentSearch, load_model
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)

@@ -19,6 +19,11 @@ PRECISIONS = ("float32", "bfloat16")
 APPROACHES = ("adam", "hmc")
 Z_INITS = ("random", "encoder")
 GENERATOR_WEIGHTS = ("average", "raw")  # at inference: the run's average of G's weights, or G's own
+BLEND_SOLVERS = ("banded", "splu", "pyamg")  # Poisson blending (blend.py); all give the same result
+MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "full", "grid", "random")
+PAPER_MASKS = ("center", "checkboard", "left", "freehand_poly")  # masks.py draws them
+DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
+TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (clips.py)
 
 
 def save_config(path, config):
@@ -196,6 +201,7 @@ class EncoderConfig:
     conditional: bool = True
     seed: int = 0
     precision: str = "float32"
+    gan: str = ""  # the GAN weights it was trained for: "<checkpoint>:<average|raw>" (inpaint.load_model's source)
 
 
 @dataclasses.dataclass
@@ -222,34 +228,52 @@ def add_search_flags(p, nIter, outDir):
     """The flags of the latent search (SearchConfig's fields, its defaults unless given here)
     and of the test faces, shared by complete.py and temporal.py."""
     d = SearchConfig(nIter=nIter)
-    p.add_argument("--approach", default=d.approach, choices=APPROACHES)
-    for name, kind in (("lr", float), ("beta1", float), ("beta2", float), ("eps", float), ("hmcBeta", float),
-                       ("hmcEps", float), ("hmcL", int), ("hmcAnneal", float), ("nIter", int)):
-        p.add_argument(f"--{name}", type=kind, default=getattr(d, name))
+    p.add_argument("--approach", default=d.approach, choices=APPROACHES,
+                   help="adam: gradient descent on z, as the paper; hmc: Hamiltonian Monte Carlo from there")
+    for name, kind, text in (("lr", float, "Adam's learning rate on z"), ("beta1", float, "Adam's beta1 on z"),
+                             ("beta2", float, "Adam's beta2 on z"), ("eps", float, "Adam's epsilon on z"),
+                             ("hmcBeta", float, "HMC: inverse temperature of exp(-beta * loss)"),
+                             ("hmcEps", float, "HMC: leapfrog step size"), ("hmcL", int, "HMC: leapfrog steps"),
+                             ("hmcAnneal", float, "HMC: beta is multiplied by this after each proposal"),
+                             ("nIter", int, "search steps per image")):
+        p.add_argument(f"--{name}", type=kind, default=getattr(d, name), help=text)
     p.add_argument("--outInterval", type=int, default=d.outInterval, help="steps between intermediate images")
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
-    p.add_argument("--batch_size", type=int, default=d.batch_size)
+    p.add_argument("--batch_size", type=int, default=d.batch_size,
+                   help="images searched together (each image's search is independent of the others)")
     p.add_argument("--z_init", default=d.z_init, choices=Z_INITS,
                    help="start z ~ U(-1, 1), or at the learned encoder's guess (train_encoder.py)")
     p.add_argument("--tiled_z_shortcut", type=str2bool, nargs="?", const=True, default=d.tiled_z_shortcut,
                    help="compute G's first conv over the tiled z by border class (exact, faster)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", default=None, choices=PRECISIONS,
-                   help="bfloat16: mixed precision (float32 variables and losses); default: as trained")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random starts (image i of the test set always starts from the same z) and masks")
+    add_precision_flag(p, None, "bfloat16: mixed precision (float32 variables and losses); default: as trained")
     add_generator_flag(p)
     p.add_argument("--output_size", type=int, default=None, help="checked against the trained model")
-    p.add_argument("--checkpoint_dir", default="checkpoints")
+    p.add_argument("--checkpoint_dir", default="checkpoints", help="the trained GAN (main.py's --checkpoint_dir)")
     p.add_argument("--test_dir", default="data/test_images", help="pairs from preprocess_test_images.py")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
                    help="first write N synthetic test pairs (seed 1) to --test_dir")
     p.add_argument("--limit", type=int, default=0, help="use only the first N test faces (0: all)")
-    p.add_argument("--outDir", default=outDir)
-    p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
+    p.add_argument("--outDir", default=outDir, help="where the results are written")
+    add_blend_flag(p)
     p.add_argument("--shard", type=int, default=0, help="run only this part of the test faces (see --num_shards)")
     p.add_argument("--num_shards", type=int, default=1,
                    help="split the test faces into this many parts, e.g. one per machine; then --merge")
     p.add_argument("--merge", action="store_true",
                    help="join the --num_shards parts written to --outDir into the unsharded outputs")
+    return p
+
+
+def add_blend_flag(p):
+    p.add_argument("--blend_solver", default=BLEND_SOLVERS[0], choices=BLEND_SOLVERS,
+                   help="solver of the Poisson blend: banded Cholesky (fastest), sparse LU or pyamg (the "
+                        "original's); the same result")
+    return p
+
+
+def add_precision_flag(p, default, text):
+    p.add_argument("--precision", default=default, choices=PRECISIONS, help=text)
     return p
 
 
@@ -260,14 +284,10 @@ def add_generator_flag(p):
     return p
 
 
-DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
-TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (clips.py)
-
-
 def add_distribute_flags(p):
     """The flags of a distributed training run (distribute.py), shared by main.py and
     train_encoder.py."""
-    p.add_argument("--distribute", default="none", choices=DISTRIBUTE_MODES,
+    p.add_argument("--distribute", default=DISTRIBUTE_MODES[0], choices=DISTRIBUTE_MODES,
                    help="mirrored: every local GPU (or the --virtual_devices); multi_worker: the machines in "
                         "TF_CONFIG. --batch_size is the global batch")
     p.add_argument("--virtual_devices", type=int, default=0, metavar="N",

@@ -13,14 +13,11 @@ import numpy as np
 from PIL import Image
 
 import records
+from ops import to_model_range
 from tfstart import tf
 from utils import UserError, from_uint8
 
 SHUFFLE_BUFFER = 10_000
-
-
-def to_model_range(uint8_images):
-    return from_uint8(tf.cast(uint8_images, tf.float32))
 
 
 def _decoder(records_dir, output_size, to_float=True):
@@ -86,7 +83,7 @@ def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batche
     if decoded is not None:
         ds = tf.data.Dataset.from_tensor_slices(decoded)
     else:
-        ds = tf.data.TFRecordDataset(files, num_parallel_reads=min(len(files), 8))
+        ds = interleaved_shards(files, seed * 100_003 + epoch)
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed * 100_003 + epoch, reshuffle_each_iteration=False)
     ds = ds.skip(skip_batches * batch_size)  # when streaming, skipped before decoding: cheap
     first, local, total = replicas
@@ -101,6 +98,19 @@ def train_batches(records_dir, output_size, batch_size, seed, epoch, skip_batche
 
 
 IN_MEMORY_BYTES = 1 << 30
+INTERLEAVED_SHARDS = 16  # shards read at once when streaming, one record from each in turn
+
+
+def interleaved_shards(files, seed):
+    """The serialized records of `files` for one streamed epoch: the shards in an order drawn
+    from `seed`, INTERLEAVED_SHARDS of them read at once, one record from each in turn. The
+    shuffle buffer after it holds SHUFFLE_BUFFER records, a shard's worth; a set of many
+    shards read in one fixed order would mix only neighbouring shards, the same way every
+    epoch. Deterministic: the same seed gives the same records in the same order."""
+    order = np.random.default_rng(seed).permutation(len(files))
+    names = tf.data.Dataset.from_tensor_slices([files[i] for i in order])
+    return names.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), INTERLEAVED_SHARDS), block_length=1,
+                            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 @functools.lru_cache(maxsize=2)

@@ -14,18 +14,11 @@ and a run can resume on another number of devices. The chief writes checkpoints,
 logs and config.json; the other workers save to a scratch folder that is removed at once
 (tf.distribute's saving protocol wants every worker to save). The checkpoint folder must
 be one every worker can read, to resume. The latent search and blending stay per device.
-
-As a script, it starts a multi-worker run's workers on this host (each with its TF_CONFIG):
-    python distribute.py --workers 2 main.py --distribute multi_worker --max_steps 100
+launch_workers.py starts a multi-worker run's workers on one host.
 """
-import argparse
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 
 from configs import DISTRIBUTE_MODES
 from tfstart import tf
@@ -45,7 +38,7 @@ def make_strategy(mode="none", virtual_devices=0):
     if mode == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
             raise UserError("--distribute multi_worker needs TF_CONFIG set on every machine (its cluster and this "
-                            "task), e.g. from `python distribute.py --workers 2 main.py ...` on one host")
+                            "task), e.g. from `python launch_workers.py --workers 2 main.py ...` on one host")
         try:
             return tf.distribute.MultiWorkerMirroredStrategy()
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
@@ -129,46 +122,5 @@ def run_steps(strategy, step, names, iterator, count):
     return {name: array.stack() for name, array in zip(names, arrays)}, finite_steps
 
 
-def local_cluster(workers):
-    """TF_CONFIG values for `workers` processes on this host, on ports the OS says are free."""
-    sockets = [socket.socket() for _ in range(workers)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    cluster = {"worker": [f"localhost:{port}" for port in ports]}
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
-
-
 def remove_scratch(path):
     shutil.rmtree(path, ignore_errors=True)
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description="start the workers of a multi-worker run on this host")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("script", help="main.py or train_encoder.py")
-    p.add_argument("script_args", nargs=argparse.REMAINDER, help="its flags, with --distribute multi_worker")
-    return p.parse_args(argv)
-
-
-def main(args):
-    """Run `workers` copies of the script, each with its TF_CONFIG; the exit code is the
-    worst. A worker that fails stops the others (they would wait for it forever)."""
-    if "multi_worker" not in args.script_args:
-        raise UserError("pass the script --distribute multi_worker, or its copies train alone")
-    workers = [subprocess.Popen([sys.executable, args.script, *args.script_args], env=dict(os.environ, TF_CONFIG=c))
-               for c in local_cluster(args.workers)]
-    while any(w.poll() is None for w in workers):
-        if any(w.returncode for w in workers):
-            for w in workers:
-                if w.poll() is None:
-                    w.terminate()
-        time.sleep(0.5)
-    return max(w.returncode for w in workers)
-
-
-if __name__ == "__main__":
-    from utils import run_cli
-    sys.exit(run_cli(main, parse_args))

@@ -1,4 +1,4 @@
-"""A learned latent initialiser (after the authors' follow-up work, SPEC.md section 8).
+"""A learned latent initialiser (after the authors' follow-up work, docs/spec.md section 8).
 
 E maps a damaged face (x * M, the mask M and, for a conditioned model, the keypoint map)
 to a z in [-1, 1] from which G already reproduces the face; the latent search then starts
@@ -18,7 +18,7 @@ import masks as mask_lib
 from configs import EncoderConfig, load_config, save_config
 from inpaint import inpainting_loss
 from model import uint8_to_model_range
-from ops import (PRECISIONS, Adam, ConvStack, Dense, assign, global_mean_share, keep_if_finite, named_variables,
+from ops import (COMPUTE_DTYPES, Adam, ConvStack, Dense, assign, global_mean_share, keep_if_finite, named_variables,
                  replica_rows, replica_sum, replicas, snapshot)
 from tfstart import tf
 from utils import UserError
@@ -31,7 +31,7 @@ class Encoder(ConvStack):
     """The discriminator's conv stack over [x * M, M, map], then a dense layer to z and tanh."""
 
     def __init__(self, config, name="encoder"):
-        dtype = PRECISIONS[config.precision]
+        dtype = COMPUTE_DTYPES[config.precision]
         super().__init__(3 + 1 + (3 if config.conditional else 0), config.ef_dim, config.output_size, config.seed,
                          first_layer=300, compute_dtype=dtype, name=name)
         self.config = config
@@ -121,10 +121,15 @@ def train_encoder(config):
         dataset.check_record_size(config.train_records, size)
         architecture = EncoderConfig(output_size=size, z_dim=gan.config.z_dim,
                                      ef_dim=config.ef_dim or gan.config.df_dim, conditional=gan.config.conditional,
-                                     seed=config.seed, precision=config.precision)
+                                     seed=config.seed, precision=config.precision, gan=gan.source)
         trainer = EncoderTrainer(gan, architecture, config.lam, config.l2_weight, config.learning_rate, config.seed,
                                  strategy)
     directory = os.path.join(config.checkpoint_dir, ENCODER_DIR)
+    recorded = os.path.join(directory, ENCODER_CONFIG)
+    if os.path.exists(recorded):  # resuming, or done: only for the same GAN weights
+        stale = stale_encoder(directory, load_config(EncoderConfig, recorded, ""), gan)
+        if stale:
+            raise UserError(stale)
     loop = TrainLoop(trainer.checkpoint(), directory, trainer.step, max_to_keep=2, strategy=strategy)
     if loop.restore():
         loop.say(f"resumed the encoder at step {int(trainer.step.numpy())}")
@@ -142,8 +147,9 @@ def train_encoder(config):
     return trainer
 
 
-def load_encoder(checkpoint_dir, gan_config):
-    """The encoder trained for the GAN in checkpoint_dir; one clear line if there is none."""
+def load_encoder(checkpoint_dir, gan):
+    """The encoder trained for the GAN weights `gan` holds (inpaint.load_model of
+    checkpoint_dir); one clear line if there is none or it was trained for other weights."""
     directory = os.path.join(checkpoint_dir, ENCODER_DIR)
     missing = (f"no trained encoder in {directory}: run `python train_encoder.py --checkpoint_dir "
                f"{checkpoint_dir}` first, or use --z_init random")
@@ -151,9 +157,12 @@ def load_encoder(checkpoint_dir, gan_config):
     if latest is None:
         raise UserError(missing)
     config = load_config(EncoderConfig, os.path.join(directory, ENCODER_CONFIG), missing)
-    if (config.output_size, config.z_dim, config.conditional) != (gan_config.output_size, gan_config.z_dim,
-                                                                  gan_config.conditional):
+    if (config.output_size, config.z_dim, config.conditional) != (gan.config.output_size, gan.config.z_dim,
+                                                                  gan.config.conditional):
         raise UserError(f"the encoder in {directory} was trained for another model: retrain it with train_encoder.py")
+    stale = stale_encoder(directory, config, gan)
+    if stale:
+        raise UserError(stale)
     encoder = Encoder(config)
     try:
         status = tf.train.Checkpoint(encoder=encoder).restore(latest)
@@ -163,6 +172,24 @@ def load_encoder(checkpoint_dir, gan_config):
         raise UserError(f"{latest} does not hold the encoder its {ENCODER_CONFIG} describes "
                         f"({str(error).splitlines()[0][:120]}): retrain it with train_encoder.py")
     return encoder
+
+
+def make_z_init(z_init, checkpoint_dir, gan):
+    """None for a random start, else the encoder's z_init(images, masks, maps) -> z."""
+    if z_init != "encoder":
+        return None
+    return encoder_z_init(load_encoder(checkpoint_dir, gan))
+
+
+def stale_encoder(directory, config, gan):
+    """One line saying the encoder in `directory` was trained for other GAN weights than
+    `gan` holds (main.py trained on in the same folder since, or --generator differs), or
+    None when it fits."""
+    if config.gan == gan.source:
+        return None
+    was = f"GAN weights {config.gan}" if config.gan else "GAN weights it did not record"
+    return (f"the encoder in {directory} was trained for {was}, but the model is now {gan.source}: move that "
+            f"folder away and run `python train_encoder.py --checkpoint_dir {os.path.dirname(directory)}` again")
 
 
 def encoder_z_init(encoder):

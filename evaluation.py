@@ -166,8 +166,8 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
     summary = {f"{name}_blending" if name.endswith(("before", "after")) else name:
                write_summary_arrays(out_dir, name + shard.suffix, values) for name, values in measures.items()}
     summary.update({"maskType": mask_name, **_search_settings(search, gan), "images": names,
-               "generator": getattr(gan, "generator_weights", "raw"),
-               "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE})
+                    "generator": getattr(gan, "generator_weights", "raw"),
+                    "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE})
     save_json(os.path.join(out_dir, f"summary{shard.suffix}.json"), summary)
     print(f"PSNR over {len(measures['psnr_before'])} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
           f"blending, {summary['psnr_after_blending']['mean']:.2f} dB after; written to {out_dir}")

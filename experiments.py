@@ -23,8 +23,7 @@ import dataclasses
 import subprocess
 import sys
 
-from configs import ComparisonConfig, pick
-from masks import MASK_TYPES
+from configs import MASK_TYPES, ComparisonConfig, pick
 from utils import Progress, UserError, run_cli, str2bool
 
 HELP = {

@@ -143,6 +143,18 @@ def clamp_box(box, width, height):
     return max(0, left), max(0, top), min(width, right), min(height, bottom)
 
 
+def usable_boxes(boxes, width, height):
+    """The face boxes clamped to a width x height photo, without those under MIN_BOX_SIDE
+    pixels on a side once clamped (faces mostly outside the photo, or too small to crop)."""
+    clamped = [clamp_box(b, width, height) for b in boxes]
+    return [b for b in clamped if min(b[2] - b[0], b[3] - b[1]) >= MIN_BOX_SIDE]
+
+
+def largest_box(boxes):
+    """The one face a photo (or a video's first frame) is about: the largest box."""
+    return max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+
+
 def crop_pixels(image, box, size):
     """uint8 [size, size, 3]: the (clamped) box of the image, resized bicubically."""
     left, top, right, bottom = box

@@ -23,12 +23,14 @@ from ops import Adam
 from tfstart import tf
 from utils import UserError, save_npy
 
+
 def load_model(checkpoint_dir, output_size=None, precision=None, generator="average"):
     """The generator and discriminator of a training run folder (config.json + the latest
     checkpoint), without the optimisers, computing in `precision` (default: as trained).
     generator "average": the averaged copy of G's weights where the run kept one (main.py
     --ema_decay), else G's own; "raw": G's own weights (the paper's setting). The returned
-    networks' `generator_weights` says which was loaded. A different output_size than the
+    networks' `generator_weights` says which was loaded, and `source` names the checkpoint
+    and the weights ("ckpt-3:average"). A different output_size than the
     one trained, a missing checkpoint, or a checkpoint that lacks any of G's or D's weights
     is refused with one clear line: inference never runs on random weights."""
     config = ModelConfig.load(checkpoint_dir)
@@ -47,6 +49,7 @@ def load_model(checkpoint_dir, output_size=None, precision=None, generator="aver
     gan = GANNetworks(config)
     averaged = any(name.startswith(AVERAGE_KEY + "/") for name, _ in tf.train.list_variables(latest))
     gan.generator_weights = "average" if generator == "average" and averaged else "raw"
+    gan.source = f"{os.path.basename(latest)}:{gan.generator_weights}"  # which weights, for the encoder's record
     key = AVERAGE_KEY if gan.generator_weights == "average" else "generator"
     try:
         status = tf.train.Checkpoint(**{key: gan.generator, "discriminator": gan.discriminator}).restore(latest)
@@ -177,14 +180,6 @@ def random_starts(seed, first, count, z_dim):
     (seed, i) alone. [count, z_dim] float32."""
     return np.stack([np.random.default_rng([seed, first + i]).uniform(-1, 1, z_dim)
                      for i in range(count)]).astype(np.float32)
-
-
-def make_z_init(z_init, checkpoint_dir, gan):
-    """None for a random start, else the encoder's z_init(images, masks, maps) -> z."""
-    if z_init != "encoder":
-        return None
-    from encoder import encoder_z_init, load_encoder
-    return encoder_z_init(load_encoder(checkpoint_dir, gan.config))
 
 
 def pad_batch(array, batch_size):

@@ -1,6 +1,6 @@
 """Keypoint maps: the conditioning signal of the paper, drawn from 68 dlib landmarks.
 
-One definition of the colours and the region order (SPEC.md section 1). Maps are drawn
+One definition of the colours and the region order (docs/spec.md section 1). Maps are drawn
 directly in the coordinates of the output crop, without anti-aliasing, so every pixel
 holds exactly one of the listed colours whatever the crop size or position.
 """

@@ -4,7 +4,7 @@
     python main.py --batch_size=64 --output_size=64 --arch dcgan     # the paper's DIP baseline
     python main.py --synthetic 2000 --output_size 32 --gf_dim 16 --df_dim 16 --max_steps 600  # CPU
     python main.py --distribute mirrored --batch_size 256       # every local GPU, global batch 256
-    python distribute.py --workers 2 main.py --distribute multi_worker   # workers from TF_CONFIG
+    python launch_workers.py --workers 2 main.py --distribute multi_worker   # workers from TF_CONFIG
 
 Writes 8x8 grids of samples and their keypoint maps to samples/celebA/ every
 --sampleInterval steps, checkpoints and config.json to --checkpoint_dir every
@@ -14,58 +14,62 @@ from the last checkpoint; Ctrl-C saves one before exiting.
 import argparse
 import os
 
-from configs import TrainConfig, add_distribute_flags
+from configs import ARCHS, ModelConfig, TrainConfig, add_distribute_flags, add_precision_flag
 from utils import UserError, run_cli, str2bool
 
 
 def parse_args(argv=None):
+    d, m = TrainConfig(), ModelConfig()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epoch", type=int, default=25, help="epochs to train")
-    p.add_argument("--max_steps", type=int, default=0, help="stop after this many steps (0: no limit)")
-    p.add_argument("--learning_rate", type=float, default=0.0002)
-    p.add_argument("--beta1", type=float, default=0.5)
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--output_size", type=int, default=64, help="32, 64 or 128")
-    p.add_argument("--z_dim", type=int, default=100)
-    p.add_argument("--gf_dim", type=int, default=64, help="generator width (64 in the paper)")
-    p.add_argument("--df_dim", type=int, default=64, help="discriminator width (64 in the paper)")
-    p.add_argument("--arch", default="ecgan", choices=["ecgan", "dcgan"],
+    p.add_argument("--epoch", type=int, default=d.epoch, help="epochs to train")
+    p.add_argument("--max_steps", type=int, default=d.max_steps, help="stop after this many steps (0: no limit)")
+    p.add_argument("--learning_rate", type=float, default=d.learning_rate, help="Adam's learning rate, G and D")
+    p.add_argument("--beta1", type=float, default=d.beta1, help="Adam's beta1, G and D")
+    p.add_argument("--batch_size", type=int, default=d.batch_size,
+                   help="faces per step (the global batch with --distribute)")
+    p.add_argument("--output_size", type=int, default=m.output_size, help="32, 64 or 128")
+    p.add_argument("--z_dim", type=int, default=m.z_dim, help="dimensions of the latent z")
+    p.add_argument("--gf_dim", type=int, default=m.gf_dim, help="generator width (64 in the paper)")
+    p.add_argument("--df_dim", type=int, default=m.df_dim, help="discriminator width (64 in the paper)")
+    p.add_argument("--arch", default=m.arch, choices=ARCHS,
                    help="ecgan: the paper's encoder-decoder G; dcgan: the authors' DIP baseline "
                         "(linear z -> 4x4, 3x3 transposed convs; never conditioned)")
-    p.add_argument("--deconv_kernel", type=int, default=0,
+    p.add_argument("--deconv_kernel", type=int, default=m.deconv_kernel,
                    help="kernel of G's stride-2 transposed convs; 0: the paper's (ecgan 5, dcgan 3). "
                         "4 overlaps evenly and avoids checkerboard artefacts")
-    p.add_argument("--conditional", type=str2bool, nargs="?", const=True, default=True,
+    p.add_argument("--conditional", type=str2bool, nargs="?", const=True, default=m.conditional,
                    help="condition G and D on keypoint maps (ecgan); False gives the ablation "
                         "'same generator without its map'")
-    p.add_argument("--dataset", default="celebA", help="name of the sample sub-folder")
-    p.add_argument("--train_records", default="data/train_records", help="folder of TFRecord shards")
+    p.add_argument("--dataset", default=d.dataset, help="name of the sample sub-folder")
+    p.add_argument("--train_records", default=d.train_records, help="folder of TFRecord shards")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
                    help="first write N synthetic training faces to --train_records (resumable)")
-    p.add_argument("--checkpoint_dir", default="checkpoints")
-    p.add_argument("--sample_dir", default="samples")
-    p.add_argument("--log_dir", default="logs")
-    p.add_argument("--sampleInterval", type=int, default=500)
-    p.add_argument("--saveInterval", type=int, default=2500)
-    p.add_argument("--print_every", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ema_decay", type=float, default=TrainConfig.ema_decay,
+    p.add_argument("--checkpoint_dir", default=d.checkpoint_dir,
+                   help="checkpoints and config.json; re-running resumes from here")
+    p.add_argument("--sample_dir", default=d.sample_dir, help="sample grids go to <sample_dir>/<dataset>/")
+    p.add_argument("--log_dir", default=d.log_dir, help="TensorBoard scalars")
+    p.add_argument("--sampleInterval", type=int, default=d.sampleInterval, help="steps between sample grids")
+    p.add_argument("--saveInterval", type=int, default=d.saveInterval, help="steps between checkpoints")
+    p.add_argument("--print_every", type=int, default=d.print_every,
+                   help="steps between loss lines (losses are read back from the device only then)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="weights, data order and z: a run is a function of it")
+    p.add_argument("--ema_decay", type=float, default=d.ema_decay,
                    help="keep an exponential moving average of G's weights with this decay beside them, used at "
                         "inference unless --generator raw (0: none, as the paper)")
     p.add_argument("--visualize", action="store_true",
                    help="write same_k_diff_z.png and same_z_diff_k.png from the trained model, no training")
-    p.add_argument("--precision", default="float32", choices=["float32", "bfloat16"],
-                   help="bfloat16: mixed precision (float32 variables, optimiser state, batch-norm statistics, "
-                        "logits and losses; bfloat16 convs and matmuls)")
-    p.add_argument("--xla", type=str2bool, nargs="?", const=True, default=False,
+    add_precision_flag(p, m.precision, "bfloat16: mixed precision (float32 variables, optimiser state, batch-norm "
+                       "statistics, logits and losses; bfloat16 convs and matmuls)")
+    p.add_argument("--xla", type=str2bool, nargs="?", const=True, default=d.xla,
                    help="compile the train step with XLA (jit_compile)")
     add_distribute_flags(p)
     return p.parse_args(argv)
 
 
 def main(args):
-    from configs import ModelConfig, TrainConfig, pick
+    from configs import pick
     from distribute import make_strategy
     strategy = make_strategy(args.distribute, args.virtual_devices)  # before TensorFlow runs anything
     if args.visualize:

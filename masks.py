@@ -1,15 +1,12 @@
-"""Mask geometry (SPEC.md sections 5 and 6): masks are float32 [S, S], 1 = known pixel.
+"""Mask geometry (docs/spec.md sections 5 and 6): masks are float32 [S, S], 1 = known pixel.
 
 Polygons are given in (x, y) at 64x64, as in the original, and scaled to other sizes.
 """
 import numpy as np
 from PIL import Image, ImageDraw
 
+from configs import MASK_TYPES
 from utils import UserError
-
-MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly",
-              "full", "grid", "random")
-PAPER_MASKS = ("center", "checkboard", "left", "freehand_poly")
 
 FREEHAND_POLYGON = ((10, 10), (10, 15), (7, 30), (12, 54), (35, 50), (50, 48), (30, 25))
 TEMPORAL_POLYGONS = (

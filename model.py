@@ -1,4 +1,4 @@
-"""The keypoint-conditioned GAN of Lahiri et al. (SPEC.md section 3), the authors' DCGAN
+"""The keypoint-conditioned GAN of Lahiri et al. (docs/spec.md section 3), the authors' DCGAN
 baseline (section 3b), and their training step.
 
 arch "ecgan" (the paper's model): G is an encoder-decoder over z tiled over the image and
@@ -16,9 +16,9 @@ import math
 
 import distribute
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
-from dataset import to_model_range
-from ops import (BN_MOMENTUM, PRECISIONS, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign, global_mean_share,
-                 keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot)
+from ops import (BN_MOMENTUM, COMPUTE_DTYPES, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign,
+                 global_mean_share, keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot,
+                 to_model_range)
 from tfstart import tf
 
 
@@ -90,7 +90,7 @@ class Generator(tf.Module):
 
 
 class DCGANGenerator(tf.Module):
-    """The authors' DIP baseline (SPEC.md 3b): z -> linear -> 4x4 x C0, BN, ReLU; then 3x3
+    """The authors' DIP baseline (docs/spec.md section 3b): z -> linear -> 4x4 x C0, BN, ReLU; then 3x3
     stride-2 transposed convs (their deconv2d's default kernel) halving the width down to
     gf_dim, BN + ReLU after each but the last, tanh out. C0 = gf_dim * S / 8 (512 at 64 and
     1024 at 128 with gf_dim 64)."""
@@ -123,7 +123,7 @@ class DCGANGenerator(tf.Module):
 
 def compute_dtype(config):
     """The dtype of the networks' convs and matmuls: float32, or bfloat16 for mixed precision."""
-    return PRECISIONS[config.precision]
+    return COMPUTE_DTYPES[config.precision]
 
 
 def make_generator(config):

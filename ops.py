@@ -15,11 +15,18 @@ between devices. Outside a strategy these helpers are plain assignments and iden
 """
 import math
 
+from configs import PRECISIONS
 from tfstart import tf
+from utils import from_uint8
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-PRECISIONS = {"float32": tf.float32, "bfloat16": tf.bfloat16}
+COMPUTE_DTYPES = {name: tf.as_dtype(name) for name in PRECISIONS}  # configs.PRECISIONS as dtypes
+
+
+def to_model_range(uint8_images):
+    """uint8 pixels (or keypoint maps) as float32 in [-1, 1], the models' range."""
+    return from_uint8(tf.cast(uint8_images, tf.float32))
 
 
 def replicas():

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 import masks as mask_lib
 from blend import poisson_blend
-from faces import FaceFinder, Skip, clamp_box, crop_face, load_rgb
+from faces import MIN_BOX_SIDE, FaceFinder, Skip, crop_face, largest_box, load_rgb, usable_boxes
 from inpaint import search_all
 from utils import UserError, from_uint8, save_image, to_uint8
 
@@ -43,17 +43,23 @@ def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale
             raise UserError(f"mask file {mask_file} is {photo_mask.shape[1]}x{photo_mask.shape[0]} but "
                             f"{name} is {width}x{height}: draw the mask over the photo at its size")
         damaged = (photo * photo_mask[..., None]).astype(np.uint8)
-        found = finder.boxes(damaged)
-        if not found:
-            raise UserError(f"dlib finds no face in {name} once masked: use a smaller mask or "
-                            "--maskType on the face box")
-        return damaged, photo_mask, clamp_box(found[0], width, height)
-    found = finder.boxes(photo)
-    if not found:
-        raise UserError(f"dlib finds no face in {name}: use a photo with a frontal face")
-    box = clamp_box(found[0], width, height)
+        return damaged, photo_mask, the_face(finder.boxes(damaged), width, height, name,
+                                             " once masked: use a smaller mask or --maskType on the face box")
+    box = the_face(finder.boxes(photo), width, height, name, ": use a photo with a frontal face")
     photo_mask = mask_on_box(mask_lib.make_mask(mask_type, size, center_scale, fraction_masked), box, height, width)
     return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
+
+
+def the_face(found, width, height, name, advice):
+    """The box of the face to inpaint among dlib's `found`: the largest that is usable
+    (faces.usable_boxes), as video.py follows; one clear line when there is none."""
+    if not found:
+        raise UserError(f"dlib finds no face in {name}{advice}")
+    usable = usable_boxes(found, width, height)
+    if not usable:
+        raise UserError(f"the face dlib finds in {name} is under {MIN_BOX_SIDE} pixels on a side inside the photo: "
+                        "use a larger photo, or one with the whole face in it")
+    return largest_box(usable)
 
 
 def mask_on_box(crop_mask, box, height, width):

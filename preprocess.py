@@ -285,12 +285,12 @@ def parser(description, input_dir, output_dir, default_seed):
                    help="shape_predictor_68_face_landmarks.dat (default: the one installed by "
                         "face_recognition_models)")
     p.add_argument("--input_dir", default=input_dir, help="folder of photos (searched recursively)")
-    p.add_argument("--output_dir", default=output_dir)
+    p.add_argument("--output_dir", default=output_dir, help="where the output is written (resumable)")
     p.add_argument("--size", type=int, default=128, help="side of the square face crops")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
                    help="render N synthetic faces instead of reading photos")
     p.add_argument("--seed", type=int, default=default_seed, help="seed of the synthetic faces")
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes for face detection")
     p.add_argument("--overwrite", action="store_true", help="replace earlier output instead of resuming")
     return p
 

@@ -137,7 +137,6 @@ def write_table(settings, path, methods, values, per_seed, truth, consistency, r
     mask_types = s['masks'].split(",")
     titles = {m: MASK_TITLES.get(m, m) for m in mask_types}
     rows = [(key, title) for key, title, *_ in methods] + [MEAN_FACE]
-    keys = [key for key, *_ in methods]
     faces = len(values["psnr"]["after"]["conditioned"][mask_types[0]])
     subjects = len(consistency["after"]["conditioned"])
     lines = [f"# Results: {'synthetic faces' if not s['train_records'] else s['train_records']}, "

@@ -25,8 +25,8 @@ run goes on from the frame it was on when the same command is run again.
 import argparse
 import os
 
-from configs import CONFIG_NAME, TEMPORAL_METHODS, SearchConfig, add_generator_flag, pick
-from masks import MASK_TYPES
+from configs import (CONFIG_NAME, MASK_TYPES, TEMPORAL_METHODS, SearchConfig, add_blend_flag, add_generator_flag,
+                     pick)
 from utils import UserError, run_cli
 
 SYNTHETIC_FRAMES = 32
@@ -43,7 +43,8 @@ def parse_args(argv=None):
                    help=f"frames per synthetic clip (default {SYNTHETIC_FRAMES}); of --video, the first N "
                         "(default all)")
     p.add_argument("--clip_seed", type=int, default=1, help="seed of the synthetic clips (training faces use 0)")
-    p.add_argument("--maskType", default="moving", choices=("moving",) + MASK_TYPES)
+    p.add_argument("--maskType", default="moving", choices=("moving",) + MASK_TYPES,
+                   help="moving: a hole that travels over the face; or one fixed mask of masks.py")
     p.add_argument("--mask_video", default=None,
                    help="holes of --video: a video or folder of masks at its size, white = keep, black = fill")
     p.add_argument("--predictor", default=None, help="landmark model for --video (default: installed)")
@@ -51,19 +52,21 @@ def parse_args(argv=None):
                    help="the trained GAN (default: checkpoints; with --synthetic_video and no model there, "
                         "experiments.py's conditioned model in --results, trained first if it is missing)")
     p.add_argument("--results", default="results", help="experiments.py's results folder")
-    p.add_argument("--temporal", default="warm", choices=TEMPORAL_METHODS)
+    p.add_argument("--temporal", default="warm", choices=TEMPORAL_METHODS,
+                   help="independent: every frame from a random start; warm: from the last frame's z; smooth: warm "
+                        "plus a penalty on z's change; encoder: from the learned initialiser (docs/sequences.md)")
     p.add_argument("--temporal_weight", type=float, default=0.1, help="weight of |z_t - z_t-1|^2 (smooth)")
     p.add_argument("--nIter", type=int, default=None,
                    help=f"search steps on the first frame, on every frame for independent (default {d.nIter}, "
                         "the paper's; for experiments.py's model the steps it was evaluated with)")
     p.add_argument("--nIter_next", type=int, default=None,
                    help="steps per frame after a warm start (default nIter / 5)")
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam's learning rate on z")
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss")
     p.add_argument("--seed", type=int, default=d.seed, help="random starts")
-    p.add_argument("--blend_solver", default="banded", choices=["banded", "splu", "pyamg"])
+    add_blend_flag(p)
     add_generator_flag(p)
-    p.add_argument("--outDir", default="sequence_results")
+    p.add_argument("--outDir", default="sequence_results", help="where the results are written")
     p.add_argument("--study", action="store_true",
                    help="run every method on the synthetic clips and write study.md / study.json (the encoder's "
                         "row needs a trained encoder; for experiments.py's model it is trained here)")
@@ -102,7 +105,8 @@ def main(args):
     import json
 
     import clips
-    from inpaint import LatentSearch, load_model, make_z_init
+    from encoder import ENCODER_CONFIG, ENCODER_DIR, make_z_init
+    from inpaint import LatentSearch, load_model
     from tfstart import tf
 
     check_args(args)
@@ -127,7 +131,6 @@ def main(args):
     search = LatentSearch(gan, config)
     options = dict(n_iter_next=n_iter_next, temporal_weight=args.temporal_weight, blend_solver=args.blend_solver)
     os.makedirs(args.outDir, exist_ok=True)
-    from encoder import ENCODER_DIR
     trained = os.path.isdir(os.path.join(checkpoint_dir, ENCODER_DIR))
     add_encoder = f"python train_encoder.py --checkpoint_dir {checkpoint_dir}"
     if args.study:
@@ -140,7 +143,12 @@ def main(args):
                         "--temporal")
     z_init = make_z_init("encoder", checkpoint_dir, gan) if args.temporal == "encoder" else None
     progress = os.path.join(args.outDir, "progress")
-    model = {"checkpoint": os.path.abspath(checkpoint_dir), "latest": tf.train.latest_checkpoint(checkpoint_dir)}
+    model = {"checkpoint": os.path.abspath(checkpoint_dir), "latest": tf.train.latest_checkpoint(checkpoint_dir),
+             "generator": gan.generator_weights}
+    if z_init is not None:  # frames searched from another encoder's guesses are not resumed
+        encoder_dir = os.path.join(checkpoint_dir, ENCODER_DIR)
+        with open(os.path.join(encoder_dir, ENCODER_CONFIG)) as f:
+            model.update(encoder=tf.train.latest_checkpoint(encoder_dir), encoder_config=json.load(f))
     try:
         blended, scores = clips.score_clips(search, frames, keypoint_maps, masks, method=args.temporal, truth=truth,
                                             z_init=z_init, resume_dir=progress, resume_key=json.dumps(model),

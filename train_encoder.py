@@ -8,7 +8,7 @@ Ctrl-C, and encoder.json); re-running resumes where the run stopped, mid-epoch.
 """
 import argparse
 
-from configs import EncoderTrainConfig, add_distribute_flags, add_generator_flag, pick
+from configs import EncoderTrainConfig, add_distribute_flags, add_generator_flag, add_precision_flag, pick
 from utils import run_cli
 
 
@@ -17,19 +17,18 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint_dir", default=d.checkpoint_dir, help="the trained GAN")
-    p.add_argument("--train_records", default=d.train_records)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch_size", type=int, default=d.batch_size)
+    p.add_argument("--train_records", default=d.train_records, help="folder of TFRecord shards (main.py's)")
+    p.add_argument("--steps", type=int, default=d.steps, help="training steps in all (a re-run resumes)")
+    p.add_argument("--batch_size", type=int, default=d.batch_size, help="faces per step (global with --distribute)")
     p.add_argument("--ef_dim", type=int, default=d.ef_dim, help="encoder width (0: the model's df_dim)")
-    p.add_argument("--learning_rate", type=float, default=d.learning_rate)
-    p.add_argument("--lam", type=float, default=d.lam)
+    p.add_argument("--learning_rate", type=float, default=d.learning_rate, help="Adam's learning rate")
+    p.add_argument("--lam", type=float, default=d.lam, help="weight of the prior (GAN) loss of E's guess")
     p.add_argument("--l2_weight", type=float, default=d.l2_weight, help="weight of the whole-face L2 term")
-    p.add_argument("--precision", default=d.precision, choices=["float32", "bfloat16"],
-                   help="bfloat16: mixed precision for the encoder and the frozen G and D")
+    add_precision_flag(p, d.precision, "bfloat16: mixed precision for the encoder and the frozen G and D")
     add_generator_flag(p)
-    p.add_argument("--saveInterval", type=int, default=d.saveInterval)
-    p.add_argument("--print_every", type=int, default=d.print_every)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--saveInterval", type=int, default=d.saveInterval, help="steps between checkpoints")
+    p.add_argument("--print_every", type=int, default=d.print_every, help="steps between loss lines")
+    p.add_argument("--seed", type=int, default=d.seed, help="weights and data order")
     add_distribute_flags(p)
     return p.parse_args(argv)
 

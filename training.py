@@ -92,8 +92,8 @@ class TrainLoop:
                     asked, called = min(chunk, stop - step), time.perf_counter()
                     values, finite = train_steps(iterator, tf.constant(min(chunk, stop - step)))
                     values, finite = {k: v.numpy() for k, v in values.items()}, int(finite)
-                    chunk = max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS * max(finite, 1)
-                                                                / max(time.perf_counter() - called, 1e-6))))
+                    seconds = max(time.perf_counter() - called, 1e-6)
+                    chunk = max(1, min(MAX_STEPS_PER_CALL, int(CALL_SECONDS * max(finite, 1) / seconds)))
                     if on_steps is not None and finite:
                         on_steps(step, {k: v[:finite] for k, v in values.items()})
                     step += finite
@@ -101,9 +101,9 @@ class TrainLoop:
                         path = self.save()
                         bad = [k for k, v in values.items() if not math.isfinite(v[finite])]
                         what = f"{bad[0]} became {values[bad[0]][finite]}" if bad else "a gradient became non-finite"
-                        raise UserError(f"{what} at step {step + 1}: stopped before applying it; saved {path}, the last "
-                                        "finite state. Try a lower --learning_rate, then run the same command to "
-                                        "resume")
+                        raise UserError(f"{what} at step {step + 1}: stopped before applying it; saved {path}, "
+                                        "the last finite state. Try a lower --learning_rate, then run the same "
+                                        "command to resume")
                     if step % print_every == 0 or step == total_steps:
                         now = time.perf_counter()
                         per_step = (now - window) / max(step - window_step, 1)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from faces import IMAGE_EXTENSIONS, MIN_BOX_SIDE, Skip, clamp_box, crop_face, crop_pixels, list_images, load_rgb
+from faces import (IMAGE_EXTENSIONS, Skip, crop_face, crop_pixels, largest_box, list_images, load_rgb,
+                   usable_boxes)
 from photo import known_in_crop, mask_on_box, paste_face
 from utils import UserError, from_uint8
 
@@ -96,7 +97,7 @@ def read_mask_video(path, frames):
 def pick_box(found, previous):
     """The face to follow: the largest on the first frame, then the one nearest the last."""
     if previous is None:
-        return max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        return largest_box(found)
     centre = np.array([previous[0] + previous[2], previous[1] + previous[3]]) / 2
     return min(found, key=lambda b: np.hypot(*(np.array([b[0] + b[2], b[1] + b[3]]) / 2 - centre)))
 
@@ -143,8 +144,7 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
     looked_at = frames if frame_masks is None else frames * frame_masks[..., None]
     used, boxes, skipped, previous = [], [], [], None
     for t, frame in enumerate(looked_at):
-        found = [clamp_box(b, width, height) for b in finder.boxes(frame)]
-        found = [b for b in found if min(b[2] - b[0], b[3] - b[1]) >= MIN_BOX_SIDE]
+        found = usable_boxes(finder.boxes(frame), width, height)
         if not found:
             skipped.append((names[t], "no face"))
             continue

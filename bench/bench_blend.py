@@ -3,8 +3,9 @@
     python bench/bench_blend.py --images 64 --size 128
 
 The baseline is what the original did, minus its wrap-around bug: for each image, a Python
-loop over every pixel fills a sparse system, then pyamg solves it once per channel. Both see the same 64 images and masks; the script prints times, the ratio and
-the largest difference between the two results.
+loop over every pixel fills a sparse system, then pyamg solves it once per channel. Both
+see the same 64 images and masks; the script prints times, the ratio and the largest
+difference between the two results.
 """
 import argparse
 import os
@@ -21,12 +22,13 @@ from blend import poisson_blend  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=64)
-    p.add_argument("--size", type=int, default=128)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--images", type=int, default=64, help="images blended per solver")
+    p.add_argument("--size", type=int, default=128, help="image side in pixels")
     p.add_argument("--baseline_images", type=int, default=4,
                    help="images timed with the slow baseline (its time is per image, scaled up)")
-    p.add_argument("--masks", default="center,checkboard")
+    p.add_argument("--masks", default="center,checkboard", help="comma list of mask types")
     return p.parse_args(argv)
 
 

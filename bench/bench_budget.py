@@ -33,17 +33,18 @@ MODELS = (("ECGAN, keypoint-conditioned", "ecgan", True), ("DCGAN (authors' DIP)
 def parse_args(argv=None):
     import experiments
     defaults = experiments.parse_args([])
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for name in ("output_size", "gf_dim", "df_dim", "batch_size", "train_steps", "nIter", "test_faces",
                  "temporal_subjects", "search_batch"):
-        p.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
+        p.add_argument(f"--{name}", type=int, default=getattr(defaults, name), help=f"as experiments.py's --{name}")
     p.add_argument("--steps", type=int, default=20, help="timed steps per measurement")
     p.add_argument("--baseline", default=None, metavar="REV",
                    help="time the whole training stage of the code at this git revision against this code's")
     p.add_argument("--rounds", type=int, default=2, help="with --baseline: pairs of runs, old then new")
     for name in ("train_faces", "jobs"):
-        p.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
-    p.add_argument("--ema_decay", type=float, default=defaults.ema_decay)
+        p.add_argument(f"--{name}", type=int, default=getattr(defaults, name), help=f"as experiments.py's --{name}")
+    p.add_argument("--ema_decay", type=float, default=defaults.ema_decay, help="as experiments.py's --ema_decay")
     return p.parse_args(argv)
 
 
@@ -136,8 +137,8 @@ def compare_training(args):
     keys = [key for key, *_ in METHODS]  # all three, whatever experiments.py's --ablation default
     steps = len(keys) * args.train_steps
     print(f"{machine()}; {len(keys)} models x {args.train_steps} steps, gf_dim {args.gf_dim}, df_dim "
-          f"{args.df_dim}, batch {args.batch_size}, {args.train_faces} faces; {args.baseline}: one model after another; this code: {args.jobs} side by side, "
-          f"averaging {args.ema_decay}")
+          f"{args.df_dim}, batch {args.batch_size}, {args.train_faces} faces; {args.baseline}: one model after "
+          f"another; this code: {args.jobs} side by side, averaging {args.ema_decay}")
     pairs = []
     for r in range(args.rounds):
         old, new = time_training(args, baseline, records, keys), time_training(args, None, records, keys)

@@ -21,10 +21,11 @@ import preprocess  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--faces", type=int, default=1024, help="synthetic faces written to the records")
     p.add_argument("--epochs", type=int, default=3, help="epochs read per case (the first counts too)")
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--batch_size", type=int, default=64, help="faces per batch")
     return p.parse_args(argv)
 
 

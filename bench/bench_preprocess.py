@@ -24,9 +24,10 @@ import preprocess_train_images  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=96)
-    p.add_argument("--synthetic", type=int, default=800)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--images", type=int, default=96, help="photos run through face detection")
+    p.add_argument("--synthetic", type=int, default=800, help="synthetic faces rendered")
     return p.parse_args(argv)
 
 

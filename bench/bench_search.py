@@ -19,8 +19,9 @@ from model import GANNetworks, ModelConfig, layer_flops  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = network_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    p.add_argument("--steps", type=int, default=5)
+    p = network_args(argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    p.add_argument("--steps", type=int, default=5, help="timed search steps per case")
     return p.parse_args(argv)
 
 

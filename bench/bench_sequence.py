@@ -28,13 +28,14 @@ FRAME_SIZES = ((256, 256), (640, 480), (1280, 720))
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--output_size", type=int, default=64)
-    p.add_argument("--gf_dim", type=int, default=64)
-    p.add_argument("--df_dim", type=int, default=64)
-    p.add_argument("--nIter", type=int, default=1500)
-    p.add_argument("--nIter_next", type=int, default=300)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--frames", type=int, default=16, help="frames per clip")
+    p.add_argument("--output_size", type=int, default=64, help="model size in pixels")
+    p.add_argument("--gf_dim", type=int, default=64, help="generator width")
+    p.add_argument("--df_dim", type=int, default=64, help="discriminator width")
+    p.add_argument("--nIter", type=int, default=1500, help="search steps on the first frame")
+    p.add_argument("--nIter_next", type=int, default=300, help="search steps per later frame")
     p.add_argument("--steps", type=int, default=5, help="z-iterations timed per batch size")
     return p.parse_args(argv)
 

@@ -19,15 +19,16 @@ from model import KeypointGAN, ModelConfig, train_step_flops  # noqa: E402
 
 def network_args(p):
     """The model size flags shared by the benchmarks (the paper's widths at 64x64)."""
-    p.add_argument("--output_size", type=int, default=64)
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--gf_dim", type=int, default=64)
-    p.add_argument("--df_dim", type=int, default=64)
+    p.add_argument("--output_size", type=int, default=64, help="model size in pixels")
+    p.add_argument("--batch_size", type=int, default=64, help="faces per step")
+    p.add_argument("--gf_dim", type=int, default=64, help="generator width")
+    p.add_argument("--df_dim", type=int, default=64, help="discriminator width")
     return p
 
 
 def parse_args(argv=None):
-    p = network_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    p = network_args(argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
     p.add_argument("--steps", type=int, default=3, help="timed steps per variant (after 1 warm-up)")
     p.add_argument("--variants", default="plain,shortcut,xla+shortcut",
                    help="comma list of plain, shortcut, xla, xla+shortcut, mirrored+shortcut (the step over "

@@ -22,10 +22,11 @@ from report import machine  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true", help="tiny widths and counts")
-    p.add_argument("--output_size", type=int, default=64)
-    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--output_size", type=int, default=64, help="model size in pixels")
+    p.add_argument("--batch_size", type=int, default=64, help="faces per training step")
     return p.parse_args(argv)
 
 

@@ -146,6 +146,44 @@ def test_a_photo_of_your_own(tiny_model, tmp_path):
         assert (tmp_path / "out" / f"astronaut{suffix}").exists()
 
 
+class FakeFinder:
+    """dlib's face boxes, given: FaceFinder's interface without dlib."""
+
+    def __init__(self, boxes):
+        self.found = boxes
+
+    def __call__(self, predictor=None, size=128):
+        return self
+
+    def boxes(self, image):
+        return self.found
+
+    def landmarks_in_box(self, image, box):
+        left, top, right, bottom = box
+        return np.stack([np.linspace(left, right - 1, 68), np.linspace(top, bottom - 1, 68)], 1).astype(np.float32)
+
+
+def test_a_photo_whose_face_is_too_small_or_outside_is_one_clear_line(tiny_model, tmp_path, monkeypatch):
+    import photo
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "small.png")
+    args = args_for(tiny_model, tmp_path, "--image", str(tmp_path / "small.png"))
+    for boxes in ([(58, 10, 80, 30)], [(10, 10, 15, 15)], []):  # 6 px inside once clamped; 5 px; none
+        monkeypatch.setattr(photo, "FaceFinder", FakeFinder(boxes))
+        with pytest.raises(UserError, match="small.png"):
+            complete.main(args)
+
+
+def test_a_photo_is_about_its_largest_face():
+    """photo.py follows the rule video.py does for the first frame: the largest face,
+    whatever order dlib lists them in."""
+    import photo
+    picture = np.full((100, 100, 3), 128, np.uint8)
+    small, large = (0, 0, 20, 20), (30, 30, 90, 90)
+    for found in ([small, large], [large, small]):
+        assert photo.damage(picture, FakeFinder(found), 32)[2] == large
+    assert photo.damage(picture, FakeFinder([(-50, 40, 5, 60), small]), 32)[2] == small  # the other: 5 px inside
+
+
 def test_known_pixels_of_a_photo_crop_are_untouched_by_the_hole():
     # The face crop is resampled (bicubic) from the damaged photo, so crop pixels next to the
     # hole mix in its zeros; only pixels whose whole footprint is known may count as known.

@@ -106,7 +106,7 @@ def test_batch_norm_statistics_are_those_of_the_global_batch(records, tmp_path):
 
 
 def test_two_workers_on_localhost_leave_one_checkpoint_that_complete_loads(records, tiny_model, tmp_path):
-    out = run("distribute.py", "--workers", "2", "main.py", "--train_records", records, "--output_size", "32",
+    out = run("launch_workers.py", "--workers", "2", "main.py", "--train_records", records, "--output_size", "32",
               "--gf_dim", "8", "--df_dim", "8", "--batch_size", "8", "--max_steps", "3", "--saveInterval", "2",
               "--checkpoint_dir", str(tmp_path / "ckpt"), "--sample_dir", str(tmp_path / "samples"),
               "--log_dir", str(tmp_path / "logs"), "--print_every", "1", "--distribute", "multi_worker")
@@ -139,7 +139,7 @@ def encoder_outputs(directory):
     from encoder import load_encoder, mask_bank
     from inpaint import load_model
     gan_dir = os.path.dirname(str(directory))
-    encoder = load_encoder(gan_dir, load_model(gan_dir).config)
+    encoder = load_encoder(gan_dir, load_model(gan_dir))
     rng = np.random.default_rng(0)
     faces = tf.constant(rng.uniform(-1, 1, (8, 32, 32, 3)), tf.float32)
     return [encoder(faces, tf.constant(mask_bank(32)[:8]), faces, training=True).numpy()]

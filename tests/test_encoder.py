@@ -76,3 +76,28 @@ def test_a_resumed_encoder_run_ends_where_an_uninterrupted_one_does(tiny_model, 
     for x, y in zip(resumed.encoder.variables + resumed.optimizer.variables,
                     straight.encoder.variables + straight.optimizer.variables):
         np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_an_encoder_fitted_to_older_gan_weights_is_refused(tiny_model, tmp_path):
+    """Training the GAN on in its folder makes the encoder stale: using it, or resuming it,
+    is refused with one line instead of starting searches from guesses for another G."""
+    import shutil
+
+    import main
+    ckpt, test_dir, records = tiny_model
+    run = tmp_path / "run"
+    shutil.copytree(ckpt, run, ignore=shutil.ignore_patterns("encoder"))
+    encoder_args = train_encoder.parse_args(["--checkpoint_dir", str(run), "--train_records", records, "--steps", "1",
+                                             "--batch_size", "16"])
+    train_encoder.main(encoder_args)
+    search = ["--checkpoint_dir", str(run), "--test_dir", test_dir, "--outDir", str(tmp_path / "o"), "--limit", "2",
+              "--batch_size", "2", "--nIter", "0", "--z_init", "encoder"]
+    complete.main(complete.parse_args(search))  # fits: no error
+    with pytest.raises(UserError, match=r"trained for GAN weights ckpt-\d+:average, but the model is now ckpt-\d+:raw"):
+        complete.main(complete.parse_args(search + ["--generator", "raw"]))
+    main.main(main.parse_args(["--train_records", records, "--output_size", "32", "--gf_dim", "8", "--df_dim", "8",
+                               "--batch_size", "16", "--max_steps", "44", "--checkpoint_dir", str(run),
+                               "--sample_dir", str(tmp_path / "s"), "--log_dir", str(tmp_path / "l")]))
+    for use in (lambda: complete.main(complete.parse_args(search)), lambda: train_encoder.main(encoder_args)):
+        with pytest.raises(UserError, match="the encoder in .* was trained for GAN weights .*train_encoder.py"):
+            use()

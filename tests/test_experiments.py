@@ -9,6 +9,9 @@ from report import MEAN_FACE, METHODS
 from utils import UserError
 
 INTERVAL = r"-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]"
+# PSNR after blending (dB) of the driver test's tiny run, measured on an AMD EPYC (AVX-512).
+PINNED = {("conditioned", "center"): 27.754, ("dip", "left"): 19.902, ("ablation", "checkboard"): 20.497,
+          ("mean_face", "freehand_poly"): 27.485}
 
 
 def cells(row):
@@ -53,6 +56,12 @@ def test_driver_writes_every_row_and_interval(tmp_path):
 
     saved = json.load(open(out / "results.json"))
     assert saved["results"] == json.loads(json.dumps(summary))
+    # The numbers themselves, pinned at this tiny seeded setting: a change to the data, the
+    # training, the search, blending or the measures moves them. The tolerance covers float32
+    # differences between CPU generations (the mean face involves no training: tighter).
+    pinned = {(key, mask): saved["results"]["after"][key][mask]["mean"] for key, mask in PINNED}
+    for (key, mask), value in PINNED.items():
+        assert abs(pinned[key, mask] - value) < (0.01 if key == "mean_face" else 0.05), (key, mask, pinned[key, mask])
     for key in ("conditioned", "dip", "ablation", "mean_face"):
         entry = saved["results"]["after"][key]["center"]
         assert entry["ci95"][0] <= entry["mean"] <= entry["ci95"][1]

@@ -111,7 +111,7 @@ def test_config_mismatch_is_one_clear_line(tmp_path):
 
 @pytest.mark.parametrize("size, g_params, d_params", [(64, 2_379_779, 4_316_545), (128, 7_928_323, 17_435_009)])
 def test_dcgan_parameter_counts_equal_the_authors(size, g_params, d_params):
-    # SPEC.md 3b: the DCGAN/ folder of the authors' first commit, at the paper's widths.
+    # docs/spec.md section 3b: the DCGAN/ folder of the authors' first commit, at the paper's widths.
     config = ModelConfig(output_size=size, arch="dcgan")
     assert not config.conditional  # the baseline never sees a map, whatever --conditional says
     generator = DCGANGenerator(config)

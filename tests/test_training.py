@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from model import KeypointGAN, ModelConfig, named_variables
-from utils import UserError, to_uint8
+from utils import UserError
 
 TINY = dict(output_size=32, gf_dim=8, df_dim=8)
 
@@ -115,7 +115,8 @@ def test_a_face_starts_from_the_same_z_whatever_ran_before(tiny_model, tmp_path)
     left = masks.masks_for(len(images), 32, "left")
 
     def left_psnr(search, out):
-        return evaluation.correctness(gan, search, images, maps, left, str(out), mask_name="left")["psnr_after_blending"]
+        summary = evaluation.correctness(gan, search, images, maps, left, str(out), mask_name="left")
+        return summary["psnr_after_blending"]
 
     alone = left_psnr(LatentSearch(gan, SearchConfig(batch_size=4, nIter=3)), tmp_path / "alone")
     search = LatentSearch(gan, SearchConfig(batch_size=4, nIter=3))
