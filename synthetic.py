@@ -100,6 +100,27 @@ def draw_geometry(rng):
     return Geometry(width, spacing, brow, eyes, smile, opening, yaw, roll, scale, tuple(rng.uniform(-0.04, 0.04, 2)))
 
 
+def express(points, brow=0.0, eyes=(1.0, 1.0), smile=0.0, opening=0.0):
+    """68 landmarks in unit crop coordinates with an expression: brows raised by `brow`,
+    each eye's height scaled by its openness (about 0: closed, 1: as drawn), the mouth
+    widened and its corners lifted by `smile` (-0.3 to 1), the lower lip and chin lowered
+    by `opening` (0 to about 0.1). The synthetic faces are drawn with it, and the page
+    (app.py) edits any face's landmarks with it. Returns a new array."""
+    pts = np.array(points, np.float64)
+    pts[17:27, 1] -= brow
+    for eye, openness in zip((slice(36, 42), slice(42, 48)), eyes):
+        middle = pts[eye, 1].mean()
+        pts[eye, 1] = middle + (pts[eye, 1] - middle) * openness
+    mouth_centre = pts[48:68].mean(axis=0)
+    offset = pts[48:68, 0] - mouth_centre[0]
+    pts[48:68, 0] = mouth_centre[0] + offset * (1.0 + 0.12 * max(smile, 0.0))
+    pts[48:68, 1] -= 0.035 * smile * (offset / 0.145) ** 2
+    lower = [55, 56, 57, 58, 59, 65, 66, 67]
+    pts[lower, 1] += opening
+    pts[0:17, 1] += opening * np.sin(np.linspace(0.0, np.pi, 17)) ** 4 * 0.6
+    return pts
+
+
 def place_landmarks(g):
     """68 landmarks in unit crop coordinates: the template moved by a Geometry."""
     pts = TEMPLATE.copy()
@@ -108,18 +129,7 @@ def place_landmarks(g):
     pts[:, 0] = 0.5 + (pts[:, 0] - 0.5) * g.width
     pts[36:42, 0] -= g.spacing
     pts[42:48, 0] += g.spacing
-    # Expression: brow raise, eye openness, smile, open mouth.
-    pts[17:27, 1] -= g.brow
-    for eye, openness in zip((slice(36, 42), slice(42, 48)), g.eyes):
-        middle = pts[eye, 1].mean()
-        pts[eye, 1] = middle + (pts[eye, 1] - middle) * openness
-    mouth_centre = pts[48:68].mean(axis=0)
-    offset = pts[48:68, 0] - mouth_centre[0]
-    pts[48:68, 0] = mouth_centre[0] + offset * (1.0 + 0.12 * max(g.smile, 0.0))
-    pts[48:68, 1] -= 0.035 * g.smile * (offset / 0.145) ** 2
-    lower = [55, 56, 57, 58, 59, 65, 66, 67]
-    pts[lower, 1] += g.opening
-    pts[0:17, 1] += g.opening * np.sin(np.linspace(0.0, np.pi, 17)) ** 4 * 0.6
+    pts = express(pts, g.brow, g.eyes, g.smile, g.opening)
     # Yaw-like turn: the side turning away is squeezed and the midline moves towards it.
     x = pts[:, 0] - 0.5
     pts[:, 0] = 0.5 + x * (1.0 - g.yaw * np.sign(x) * 0.6) - 0.08 * g.yaw * (1.0 - 4 * x ** 2)

@@ -1,0 +1,57 @@
+"""A local page to inpaint faces by hand: pick or upload a face, paint the damage, drag its
+landmarks or change its expression, and watch the latent search fill it.
+
+    python app.py                                   # experiments.py's conditioned model
+    python app.py --checkpoint_dir checkpoints --baseline_dir checkpoints_dcgan --port 8000
+
+Then open the address it prints. Without --checkpoint_dir it uses the conditioned model of
+experiments.py in --results, training it first if it is missing (a few minutes on a CPU).
+The page's server side is webapp.py; see docs/app.md.
+"""
+import argparse
+
+from configs import add_generator_flag
+from utils import run_cli
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="a trained model (main.py's --checkpoint_dir; any size); default: experiments.py's "
+                        "conditioned model in --results, trained first if it is missing")
+    p.add_argument("--results", default="results", help="experiments.py's results folder")
+    p.add_argument("--baseline_dir", default=None,
+                   help="a second model searched beside the first, e.g. a DCGAN (main.py --arch dcgan)")
+    add_generator_flag(p)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    return p.parse_args(argv)
+
+
+def main(args):
+    import webapp
+    from inpaint import load_model
+    checkpoint_dir = args.checkpoint_dir
+    if checkpoint_dir is None:
+        import comparison
+        checkpoint_dir, _ = comparison.conditioned_model(args.results)
+    models = [webapp.Model.of(load_model(checkpoint_dir, generator=args.generator), checkpoint_dir)]
+    if args.baseline_dir:
+        models.append(webapp.Model.of(load_model(args.baseline_dir, generator=args.generator), args.baseline_dir,
+                                      "baseline: "))
+    try:
+        server = webapp.make_server(webapp.App(models), args.host, args.port)
+    except OSError as error:
+        raise webapp.UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}): pass another --port")
+    print(f"inpainting page on http://{args.host}:{server.server_port}/ (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    run_cli(main, parse_args, searches=True)

@@ -1,0 +1,181 @@
+"""The inpainting page: its handlers without a browser (bad uploads, sessions), and the
+whole page in headless Chromium (Debian's chromium, driven by Playwright)."""
+import base64
+import io
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+import webapp
+from inpaint import load_model
+from synthetic import synthetic_face
+
+
+@pytest.fixture(scope="module")
+def page_app(tiny_model):
+    ckpt = tiny_model[0]
+    return webapp.App([webapp.Model("model", load_model(ckpt), ckpt)])
+
+
+def data_url(raw):
+    return "data:application/octet-stream;base64," + base64.b64encode(raw).decode("ascii")
+
+
+def png_bytes(image):
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wait_done(page_app, session):
+    for _ in range(600):
+        progress = page_app.progress({"session": session})
+        if progress["done"]:
+            return progress
+        threading.Event().wait(0.05)
+    raise AssertionError("the search did not finish")
+
+
+@pytest.mark.parametrize("name, raw, message", [
+    ("corrupt.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 200, "corrupt.jpg is not a usable image"),
+    ("notes.txt", b"just some text, not a photo\n" * 10, "notes.txt is not a usable image"),
+    ("flat.png", png_bytes(Image.new("RGB", (200, 200), (120, 130, 140))), "dlib finds no face in flat.png"),
+    ("huge.png", png_bytes(Image.new("L", (9000, 9000))), "huge.png has 81 megapixels"),
+    ("tiny.png", png_bytes(Image.new("RGB", (4, 4))), "tiny.png is not a usable image"),
+])
+def test_a_bad_upload_is_one_line_and_the_server_goes_on(page_app, name, raw, message):
+    pytest.importorskip("dlib")
+    session = page_app.new_session()["session"]
+    status, answer = page_app.handle("upload", {"session": session, "name": name, "data": data_url(raw)})
+    assert status == 400 and message in answer["error"] and "\n" not in answer["error"]
+    status, view = page_app.handle("face", {"session": session, "index": 2})  # and it still serves
+    assert status == 200 and len(view["points"]) == 68
+
+
+def test_a_photo_upload_finds_the_face(page_app):
+    pytest.importorskip("dlib")
+    from helpers import astronaut
+    session = page_app.new_session()["session"]
+    status, view = page_app.handle("upload", {"session": session, "name": "astronaut.png",
+                                              "data": data_url(png_bytes(Image.fromarray(astronaut())))})
+    assert status == 200, view
+    points = np.array(view["points"])
+    assert points.shape == (68, 2) and np.all((points.mean(axis=0) > 8) & (points.mean(axis=0) < 24))
+    assert -4 < points.min() and points.max() < 40  # dlib's box is tight: the chin may reach below it
+
+
+def test_two_sessions_keep_their_own_state(page_app):
+    a, b = (page_app.new_session()["session"] for _ in range(2))
+    page_app.handle("face", {"session": a, "index": 0})
+    page_app.handle("face", {"session": b, "index": 5})
+    page_app.handle("mask", {"session": a, "type": "center"})
+    moved = page_app.handle("keypoints", {"session": b, "expression": {"opening": 0.1}})[1]
+    view_a = page_app.handle("keypoints", {"session": a})[1]
+    assert view_a["expression"]["opening"] == 0.0 and moved["expression"]["opening"] == 0.1
+    assert view_a["face"] != moved["face"]
+    assert page_app.sessions[a].mask.min() == 0 and page_app.sessions[b].mask.all()
+    status, answer = page_app.handle("run", {"session": b, "steps": 2})
+    assert status == 400 and "nothing is masked" in answer["error"]
+    assert page_app.handle("run", {"session": a, "steps": 3, "every": 1})[0] == 200
+    assert wait_done(page_app, a)["models"]["model"]["step"] == 3
+    assert page_app.progress({"session": b}) == {"running": False}
+    assert page_app.handle("face", {"session": "nope"})[1]["error"].startswith("this page's session is unknown")
+
+
+def test_the_search_fills_only_the_hole_and_settings_reproduce_it(page_app, tiny_model, tmp_path):
+    """The page's inpainting equals complete.py's on the test pair the page hands out."""
+    import zipfile
+
+    import complete
+    session = page_app.new_session()["session"]
+    page_app.handle("face", {"session": session, "index": 1})
+    page_app.handle("mask", {"session": session, "type": "center"})
+    assert page_app.handle("run", {"session": session, "steps": 6, "every": 4, "seed": 3})[0] == 200
+    result = wait_done(page_app, session)["models"]["model"]
+    assert result["status"] == "done" and result["step"] == 6 and result["psnr_after"] > 10
+    face = synthetic_face(webapp.TEST_SEED, 1, 32)[0]
+    out = np.asarray(Image.open(io.BytesIO(page_app.download({"session": session, "what": "inpainted"})[0])))
+    mask = page_app.sessions[session].mask > 0.5
+    np.testing.assert_array_equal(out[mask], face[mask])
+    assert np.abs(out[~mask].astype(int) - face[~mask]).mean() > 1
+    with zipfile.ZipFile(io.BytesIO(page_app.download({"session": session, "what": "settings"})[0])) as z:
+        z.extractall(tmp_path)
+    command = open(tmp_path / "settings.json").read().split('"reproduce": "')[1].split('"')[0].split()[2:]
+    os.chdir(tmp_path)
+    try:
+        complete.main(complete.parse_args(command))
+    finally:
+        os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    again = np.asarray(Image.open(tmp_path / "inpainted" / "completed" / "0_blended.png"))
+    assert np.abs(again.astype(int) - out).max() <= 1
+
+
+def test_app_flags_have_defaults():
+    args = app.parse_args([])
+    assert (args.host, args.port, args.checkpoint_dir, args.generator) == ("127.0.0.1", 7860, None, "average")
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true" and not chromium(), reason="needs Debian's chromium (CI has it)")
+def test_the_page_in_a_real_browser(page_app, tmp_path):
+    """Load the page, pick a test face, paint a hole, drag a mouth landmark, run 5 search
+    steps and read back an inpainted image whose hole changed and whose known pixels did not."""
+    from playwright.sync_api import sync_playwright
+    server = webapp.make_server(page_app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url)
+            page.wait_for_function("document.getElementById('status').textContent === 'ready'")
+            page.select_option("#face-select", "3")
+            page.click("#load-face")
+            page.wait_for_function("window.appState.hasFace")
+            box = page.locator("#canvas").bounding_box()
+            page.mouse.move(box["x"] + 110, box["y"] + 150)
+            page.mouse.down()
+            for x in range(110, 220, 10):
+                page.mouse.move(box["x"] + x, box["y"] + 160)
+            page.mouse.up()
+            map_before = page.get_attribute("#map", "src")
+            page.check("#tool-landmarks")
+            lip = page.evaluate("window.appState.points[57]")  # the lower lip's middle
+            scale = 320 / 32
+            start = (box["x"] + (lip[0] + 0.5) * scale, box["y"] + (lip[1] + 0.5) * scale)
+            page.mouse.move(*start)
+            page.mouse.down()
+            page.mouse.move(start[0], start[1] + 30, steps=5)
+            page.mouse.up()
+            page.wait_for_function(f"document.getElementById('map').src !== {map_before!r}")
+            assert page.evaluate("window.appState.points[57][1]") > lip[1] + 2
+            page.fill("#steps", "5")
+            page.fill("#every", "1")
+            page.click("#run")
+            page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "page.png"))
+            session = page.evaluate("window.appState.session")
+            answer = page.request.get(f"{url}api/download?session={session}&what=inpainted")
+            assert answer.ok
+            out = np.asarray(Image.open(io.BytesIO(answer.body())))
+            mask = np.asarray(Image.open(io.BytesIO(
+                page.request.get(f"{url}api/download?session={session}&what=mask").body()))) > 127
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    face = synthetic_face(webapp.TEST_SEED, 3, 32)[0]
+    assert 20 < (~mask).sum() < 0.6 * mask.size  # the painted hole
+    np.testing.assert_array_equal(out[mask], face[mask])
+    assert np.abs(out[~mask].astype(int) - face[~mask]).mean() > 1
+    if os.environ.get("APP_SCREENSHOT"):
+        shutil.copy(tmp_path / "page.png", os.environ["APP_SCREENSHOT"])

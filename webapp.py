@@ -1,0 +1,442 @@
+"""The inpainting page's server side (app.py): sessions, and the handlers the page calls.
+
+Each browser tab is a session with its own face, landmarks, mask and search; handlers
+take and return JSON, images as PNG data URLs. The work is the library's: faces from the
+synthetic generator or dlib (photo.py's rule for which face), masks from masks.py, the
+keypoint map from keypoints.py, expressions from synthetic.express, the latent search
+(inpaint.LatentSearch) and Poisson blending (blend.py). A search runs in its own thread and
+reports every few steps; other requests are served meanwhile. The models' searches are
+shared: one search at a time per model, the others wait in turn.
+"""
+import base64
+import io
+import json
+import os
+import threading
+import uuid
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+import masks as mask_lib
+from blend import poisson_blend
+from configs import MASK_TYPES, SearchConfig
+from faces import Skip, crop_face, load_rgb
+from inpaint import LatentSearch, random_starts
+from keypoints import REGIONS, draw_keypoint_map
+from metrics import psnr
+from synthetic import express, synthetic_face
+from utils import UserError, from_uint8, to_uint8
+
+TEST_FACES = 8           # built-in faces: synthetic test faces (seed 1, as experiments.py's)
+TEST_SEED = 1
+MAX_UPLOAD_BYTES = 20 << 20
+MAX_PHOTO_SIDE = 1600    # larger photos are shrunk before dlib looks at them
+MAX_STEPS = 5000
+MAX_PHOTO_PIXELS = 64_000_000  # a larger photo is refused from its header, before it is decoded
+GROUPS = {name: list(indices) for name, indices, _ in REGIONS} | {"jaw": list(range(17))}
+
+
+class PageError(Exception):
+    """A request the page cannot serve: one line shown on the page; the server goes on."""
+
+
+def encode_png(image):
+    """uint8 [H, W, 3] or [H, W] as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def png(image):
+    """uint8 [H, W, 3] or [H, W] as a PNG data URL."""
+    return "data:image/png;base64," + base64.b64encode(encode_png(image)).decode("ascii")
+
+
+def unpng(data_url, what):
+    """bytes of a data URL (or plain base64)."""
+    try:
+        return base64.b64decode(data_url.split(",", 1)[-1], validate=False)
+    except (ValueError, TypeError) as error:
+        raise PageError(f"the {what} did not arrive as an image ({error}): try again")
+
+
+class Model:
+    """A trained GAN for the page, its search (batch 1) and the lock that gives the search
+    to one session at a time."""
+
+    def __init__(self, name, gan, checkpoint_dir):
+        self.name, self.gan, self.checkpoint_dir = name, gan, checkpoint_dir
+        self.search = LatentSearch(gan, SearchConfig(batch_size=1, nIter=1))
+        self.lock = threading.Lock()
+        size = gan.config.output_size
+        zeros = np.zeros((1, size, size, 3), np.float32)
+        self.search.start(random_starts(0, 0, 1, gan.config.z_dim))
+        self.search.run(zeros, zeros, np.ones((1, size, size, 1), np.float32), 1)  # traced now, not on first use
+
+    @classmethod
+    def of(cls, gan, checkpoint_dir, prefix=""):
+        """A Model named for the page by its architecture."""
+        c = gan.config
+        kind = "keypoint-conditioned ECGAN" if c.conditional else f"{c.arch.upper()} without a map"
+        return cls(f"{prefix}{kind}, {c.output_size}x{c.output_size}", gan, checkpoint_dir)
+
+    def settings(self):
+        return {"checkpoint_dir": self.checkpoint_dir, "generator": getattr(self.gan, "generator_weights", "raw"),
+                "arch": self.gan.config.arch, "conditional": self.gan.config.conditional}
+
+
+class Session:
+    """One tab's state. Landmarks are kept as `base` (dragged by the user) and shown with
+    the expression applied (`points`)."""
+
+    def __init__(self, size):
+        self.size = size
+        self.lock = threading.Lock()
+        self.face = self.truth = None
+        self.base = self.points = None
+        self.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
+        self.mask = np.ones((size, size), np.float32)
+        self.run = None  # the current or last search: a dict the search thread fills
+        self.source = None
+
+    def set_face(self, image, landmarks, source, truth=None):
+        self.face, self.truth, self.source = image, truth, source
+        self.base = self.original = np.asarray(landmarks, np.float64)
+        self.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
+        self.points = self.base.copy()
+
+    def express(self):
+        e = self.expression
+        unit = express(self.base / self.size, smile=e["smile"], opening=e["opening"], eyes=(e["eyes"], e["eyes"]))
+        self.points = unit * self.size
+        return self.points
+
+    def keypoint_map(self):
+        return draw_keypoint_map(self.points.astype(np.float32), self.size)
+
+    def view(self):
+        return {"face": png(self.face), "map": png(self.keypoint_map()), "points": self.points.tolist(),
+                "base": self.base.tolist(), "expression": self.expression, "source": self.source}
+
+
+class App:
+    """The handlers. models: [Model] (the conditioned model first, a baseline second)."""
+
+    def __init__(self, models, finder_factory=None):
+        self.models = models
+        self.size = models[0].gan.config.output_size
+        self.sessions, self.lock = {}, threading.Lock()
+        self.finder_factory = finder_factory
+        self._finder = None
+
+    # --- sessions -------------------------------------------------------------------
+    def new_session(self, _request=None):
+        session_id = uuid.uuid4().hex
+        with self.lock:
+            self.sessions[session_id] = Session(self.size)
+        return {"session": session_id, "size": self.size, "faces": TEST_FACES, "masks": list(MASK_TYPES),
+                "groups": GROUPS, "models": [m.name for m in self.models], "max_steps": MAX_STEPS}
+
+    def session(self, request):
+        with self.lock:
+            found = self.sessions.get(str(request.get("session")))
+        if found is None:
+            raise PageError("this page's session is unknown to the server (it restarted?): reload the page")
+        return found
+
+    # --- input ----------------------------------------------------------------------
+    def pick_face(self, request):
+        session = self.session(request)
+        index = int(request.get("index", 0))
+        if not 0 <= index < TEST_FACES:
+            raise PageError(f"there are {TEST_FACES} built-in faces: pick 0 to {TEST_FACES - 1}")
+        image, _, landmarks = synthetic_face(TEST_SEED, index, self.size)
+        with session.lock:
+            session.set_face(image, landmarks, f"built-in test face {index}", truth=image)
+            session.mask = np.ones((self.size, self.size), np.float32)
+            return session.view()
+
+    def upload(self, request):
+        """A photo of the user's: dlib finds the face (the largest usable one, as
+        complete.py --image) and its landmarks; the page works on the face crop."""
+        session = self.session(request)
+        name = os.path.basename(str(request.get("name") or "the upload"))
+        data = unpng(request.get("data", ""), "photo")
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise PageError(f"{name} is {len(data) >> 20} MB: upload a photo under {MAX_UPLOAD_BYTES >> 20} MB")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                pixels = im.size[0] * im.size[1]
+        except Exception:  # not an image at all: load_rgb says so below
+            pixels = 0
+        if pixels > MAX_PHOTO_PIXELS:
+            raise PageError(f"{name} has {pixels // 10 ** 6} megapixels: upload a photo under "
+                            f"{MAX_PHOTO_PIXELS // 10 ** 6}")
+        try:
+            photo = load_rgb(io.BytesIO(data))
+        except Skip as skip:
+            raise PageError(f"{name} is not a usable image ({skip.args[0]}): upload a JPEG or PNG photo of a face")
+        scale = MAX_PHOTO_SIDE / max(photo.shape[:2])
+        if scale < 1:
+            photo = np.asarray(Image.fromarray(photo).resize(
+                (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.LANCZOS))
+        from photo import the_face
+        finder = self.finder()
+        try:
+            box = the_face(finder.boxes(photo), photo.shape[1], photo.shape[0], name, ": upload a photo with a "
+                           "frontal face")
+        except UserError as error:
+            raise PageError(str(error))
+        face = crop_face(photo, box, finder.landmarks_in_box(photo, box), self.size, name)
+        with session.lock:
+            session.set_face(face.image, face.landmarks, name)
+            session.mask = np.ones((self.size, self.size), np.float32)
+            return session.view()
+
+    def finder(self):
+        if self._finder is None:
+            if self.finder_factory is not None:
+                self._finder = self.finder_factory(self.size)
+            else:
+                from faces import FaceFinder
+                try:
+                    self._finder = FaceFinder(None, self.size)
+                except UserError as error:
+                    raise PageError(str(error))
+        return self._finder
+
+    # --- damage and keypoints -------------------------------------------------------
+    def mask_of_type(self, request):
+        session = self.session(request)
+        kind = request.get("type")
+        if kind not in MASK_TYPES or kind == "full":
+            raise PageError(f"unknown mask type {kind}: use one of {', '.join(t for t in MASK_TYPES if t != 'full')}")
+        seed = int(request.get("seed", 0))
+        mask = mask_lib.make_mask(kind, self.size, rng=np.random.default_rng(seed))
+        with session.lock:
+            session.mask = mask
+        return {"mask": png(mask * 255)}
+
+    def keypoints(self, request):
+        """The dragged landmarks (`base`, [68, 2] crop pixels) and the expression; returns the
+        landmarks shown and the map keypoints.py draws from them."""
+        session = self.session(request)
+        with session.lock:
+            if session.face is None:
+                raise PageError("pick a face or upload a photo first")
+            if request.get("reset"):
+                session.base = session.original
+                session.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
+            if "base" in request:
+                base = np.asarray(request["base"], np.float64)
+                if base.shape != (68, 2) or not np.isfinite(base).all():
+                    raise PageError("the landmarks must be 68 (x, y) pairs")
+                session.base = np.clip(base, -0.5, self.size - 0.5)
+            for key, (low, high) in (("smile", (-0.3, 1.0)), ("opening", (0.0, 0.12)), ("eyes", (0.0, 1.3))):
+                if key in request.get("expression", {}):
+                    session.expression[key] = float(np.clip(float(request["expression"][key]), low, high))
+            session.express()
+            return session.view()
+
+    # --- search ---------------------------------------------------------------------
+    def run(self, request):
+        """Start the search on the session's face, mask and map: `steps` steps (Adam, the
+        search's lr and lam), showing the fill every `every` steps, from seed `seed`'s start."""
+        session = self.session(request)
+        steps = int(request.get("steps", 100))
+        every = max(1, int(request.get("every", 10)))
+        seed = int(request.get("seed", 0))
+        if not 1 <= steps <= MAX_STEPS:
+            raise PageError(f"--steps {steps}: use 1 to {MAX_STEPS}")
+        with session.lock:
+            if session.face is None:
+                raise PageError("pick a face or upload a photo first")
+            if session.run is not None and not session.run["done"]:
+                raise PageError("a search is running: stop it first")
+            if "mask" in request:
+                session.mask = self._mask_from(request["mask"])
+            if session.mask.all():
+                raise PageError("paint the damage first (or pick a mask type): nothing is masked")
+            state = {"steps": steps, "every": every, "seed": seed, "done": False, "stop": False, "error": None,
+                     "models": {m.name: {"step": 0, "status": "waiting"} for m in self.models}}
+            session.run = state
+            job = (session.face.copy(), session.keypoint_map(), session.mask.copy(), session.truth)
+        threading.Thread(target=self._search, args=(session, state, *job), daemon=True).start()
+        return {"started": True}
+
+    def _mask_from(self, data_url):
+        try:
+            with Image.open(io.BytesIO(unpng(data_url, "mask"))) as im:
+                gray = np.asarray(im.convert("L").resize((self.size, self.size), Image.Resampling.NEAREST))
+        except (OSError, SyntaxError, ValueError) as error:
+            raise PageError(f"the painted mask could not be read ({error}): paint it again")
+        return (gray > 127).astype(np.float32)
+
+    def _search(self, session, state, face, keypoint_map, mask, truth):
+        x, k = from_uint8(face[None]), from_uint8(keypoint_map[None])
+        m = mask[None, ..., None]
+        try:
+            for model in self.models:
+                mine = state["models"][model.name]
+                with model.lock:
+                    if state["stop"]:
+                        break
+                    mine["status"] = "searching"
+                    search = model.search
+                    search.start(random_starts(state["seed"], 0, 1, model.gan.config.z_dim))
+                    done = 0
+                    while done < state["steps"] and not state["stop"]:
+                        chunk = min(state["every"], state["steps"] - done)
+                        total, context, prior, generated = search.run(x, k, m, chunk)
+                        done += chunk
+                        fill = to_uint8(m * x + (1 - m) * generated)[0]
+                        mine.update(step=done, loss=float(total[0]), context=float(context[0]),
+                                    prior=float(prior[0]), generated=png(to_uint8(generated[0])), fill=png(fill))
+                blended = to_uint8(poisson_blend(x, generated, mask[None]))[0]
+                mine.update(status="stopped" if state["stop"] else "done", blended=png(blended), blended_array=blended,
+                            fill_array=fill)
+                if truth is not None:
+                    mine.update(psnr_before=float(psnr(from_uint8(fill[None]), from_uint8(truth[None]))[0]),
+                                psnr_after=float(psnr(from_uint8(blended[None]), from_uint8(truth[None]))[0]))
+        except Exception as error:  # shown on the page; the server goes on
+            state["error"] = f"the search failed: {type(error).__name__}: {error}"
+        finally:
+            state["done"] = True
+
+    def stop(self, request):
+        session = self.session(request)
+        if session.run is not None:
+            session.run["stop"] = True
+        return {"stopping": True}
+
+    def progress(self, request):
+        session = self.session(request)
+        run = session.run
+        if run is None:
+            return {"running": False}
+        models = {name: {k: v for k, v in state.items() if not k.endswith("_array")}
+                  for name, state in run["models"].items()}
+        return {"running": not run["done"], "done": run["done"], "error": run["error"], "steps": run["steps"],
+                "models": models}
+
+    # --- output ---------------------------------------------------------------------
+    def download(self, request):
+        """(bytes, content type, file name) of `what`: inpainted (the first model's blended
+        fill), mask, map, or settings (a zip with the face, its map and mask as a test pair
+        and the complete.py command that reproduces the inpainting)."""
+        session = self.session(request)
+        what = request.get("what")
+        with session.lock:
+            if session.face is None:
+                raise PageError("pick a face or upload a photo first")
+            if what == "mask":
+                return encode_png(session.mask * 255), "image/png", "mask.png"
+            if what == "map":
+                return encode_png(session.keypoint_map()), "image/png", "keypoint_map.png"
+            run = session.run
+            if run is None or not run["done"] or "blended_array" not in run["models"][self.models[0].name]:
+                raise PageError("run a search first")
+            first = run["models"][self.models[0].name]
+            if what == "inpainted":
+                return encode_png(first["blended_array"]), "image/png", "inpainted.png"
+            if what == "settings":
+                return self._settings_zip(session, run), "application/zip", "inpainting_settings.zip"
+        raise PageError(f"unknown download {what}: use inpainted, mask, map or settings")
+
+    def _settings_zip(self, session, run):
+        model = self.models[0]
+        config = model.search.config
+        command = (f"python complete.py --checkpoint_dir {model.checkpoint_dir} --test_dir pair "
+                   f"--mask_file pair/mask.png --batch_size 1 --nIter {run['steps']} --lr {config.lr} "
+                   f"--lam {config.lam} --seed {run['seed']} --generator {model.settings()['generator']} "
+                   "--outDir inpainted")
+        settings = {"source": session.source, "steps": run["steps"], "seed": run["seed"], "lr": config.lr,
+                    "lam": config.lam, "expression": session.expression, "landmarks": session.points.tolist(),
+                    "models": [m.settings() for m in self.models], "reproduce": command}
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            z.writestr("pair/img0.png", encode_png(session.face))
+            z.writestr("pair/ky0.png", encode_png(session.keypoint_map()))
+            z.writestr("pair/mask.png", encode_png(session.mask * 255))
+            z.writestr("inpainted.png", encode_png(run["models"][model.name]["blended_array"]))
+            z.writestr("settings.json", json.dumps(settings, indent=2))
+        return buffer.getvalue()
+
+    ROUTES = {"session": "new_session", "face": "pick_face", "upload": "upload", "mask": "mask_of_type",
+              "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress"}
+
+    def handle(self, route, request):
+        """(status, JSON-able answer) for an API call; a PageError is a 400 with its line."""
+        name = self.ROUTES.get(route)
+        if name is None:
+            return 404, {"error": f"no such call: {route}"}
+        try:
+            return 200, getattr(self, name)(request)
+        except PageError as error:
+            return 400, {"error": str(error)}
+        except (ValueError, TypeError, KeyError) as error:
+            return 400, {"error": f"a malformed request ({type(error).__name__}: {error}): reload the page"}
+
+
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8")}
+MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + (1 << 16)  # a base64 photo and its JSON
+
+
+def make_server(app, host="127.0.0.1", port=7860):
+    """A threaded HTTP server for `app` (each request its own thread): the page at /, its
+    calls at POST /api/<call> (JSON), downloads at GET /api/download?session=..&what=..."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet: the page reports errors itself
+            pass
+
+        def send(self, status, body, content_type, filename=None):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            if filename:
+                self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
+            self.end_headers()
+            self.wfile.write(body)
+
+        def send_json(self, status, answer):
+            self.send(status, json.dumps(answer).encode("utf-8"), "application/json")
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            if url.path in PAGES:
+                name, kind = PAGES[url.path]
+                with open(os.path.join(STATIC, name), "rb") as f:
+                    return self.send(200, f.read(), kind)
+            if url.path == "/api/download":
+                request = {k: v[0] for k, v in parse_qs(url.query).items()}
+                try:
+                    body, kind, filename = app.download(request)
+                except PageError as error:
+                    return self.send_json(400, {"error": str(error)})
+                return self.send(200, body, kind, filename)
+            self.send_json(404, {"error": f"no page {url.path}"})
+
+        def do_POST(self):
+            route = urlparse(self.path).path.removeprefix("/api/")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                self.rfile.read(length)
+                return self.send_json(413, {"error": f"the upload is over {MAX_UPLOAD_BYTES >> 20} MB: use a "
+                                                     "smaller photo"})
+            try:
+                request = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError:
+                return self.send_json(400, {"error": "a malformed request: reload the page"})
+            self.send_json(*app.handle(route, request if isinstance(request, dict) else {}))
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
