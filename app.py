@@ -32,6 +32,9 @@ def parse_args(argv=None):
 def main(args):
     import webapp
     from inpaint import load_model
+    from utils import UserError
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: use 0 to 65535 (0: any free port)")
     checkpoint_dir = args.checkpoint_dir
     if checkpoint_dir is None:
         import comparison
@@ -43,7 +46,7 @@ def main(args):
     try:
         server = webapp.make_server(webapp.App(models), args.host, args.port)
     except OSError as error:
-        raise webapp.UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}): pass another --port")
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}): pass another --port")
     print(f"inpainting page on http://{args.host}:{server.server_port}/ (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()

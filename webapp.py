@@ -26,6 +26,7 @@ from faces import Skip, crop_face, load_rgb
 from inpaint import LatentSearch, random_starts
 from keypoints import REGIONS, draw_keypoint_map
 from metrics import psnr
+from photo import the_face
 from synthetic import express, synthetic_face
 from utils import UserError, from_uint8, to_uint8
 
@@ -182,7 +183,6 @@ class App:
         if scale < 1:
             photo = np.asarray(Image.fromarray(photo).resize(
                 (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.LANCZOS))
-        from photo import the_face
         finder = self.finder()
         try:
             box = the_face(finder.boxes(photo), photo.shape[1], photo.shape[0], name, ": upload a photo with a "
@@ -294,6 +294,9 @@ class App:
                         fill = to_uint8(m * x + (1 - m) * generated)[0]
                         mine.update(step=done, loss=float(total[0]), context=float(context[0]),
                                     prior=float(prior[0]), generated=png(to_uint8(generated[0])), fill=png(fill))
+                if done == 0:  # stopped before its first step
+                    mine["status"] = "stopped"
+                    break
                 blended = to_uint8(poisson_blend(x, generated, mask[None]))[0]
                 mine.update(status="stopped" if state["stop"] else "done", blended=png(blended), blended_array=blended,
                             fill_array=fill)
@@ -378,7 +381,6 @@ class App:
             return 400, {"error": str(error)}
         except (ValueError, TypeError, KeyError) as error:
             return 400, {"error": f"a malformed request ({type(error).__name__}: {error}): reload the page"}
-
 
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
