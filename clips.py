@@ -1,4 +1,4 @@
-"""Inpainting face clips frame by frame, with a temporal method (issue 13's library).
+"""Inpainting face clips frame by frame, with a temporal method.
 
 Clips are searched in parallel, one clip per row of the latent search's batch, frame after
 frame, so a frame can start from the previous frame's z:

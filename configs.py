@@ -21,7 +21,6 @@ Z_INITS = ("random", "encoder")
 GENERATOR_WEIGHTS = ("average", "raw")  # at inference: the run's average of G's weights, or G's own
 BLEND_SOLVERS = ("banded", "splu", "pyamg")  # Poisson blending (blend.py); all give the same result
 MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "full", "grid", "random")
-PAPER_MASKS = ("center", "checkboard", "left", "freehand_poly")  # masks.py draws them
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (clips.py)
 

@@ -24,7 +24,7 @@ from blend import poisson_blend
 from configs import MASK_TYPES, SearchConfig
 from faces import Skip, crop_face, load_rgb
 from inpaint import LatentSearch, random_starts
-from keypoints import REGIONS, draw_keypoint_map
+from keypoints import JAW_POINTS, REGIONS, draw_keypoint_map
 from metrics import psnr
 from photo import the_face
 from synthetic import express, synthetic_face
@@ -36,11 +36,19 @@ MAX_UPLOAD_BYTES = 20 << 20
 MAX_PHOTO_SIDE = 1600    # larger photos are shrunk before dlib looks at them
 MAX_STEPS = 5000
 MAX_PHOTO_PIXELS = 64_000_000  # a larger photo is refused from its header, before it is decoded
-GROUPS = {name: list(indices) for name, indices, _ in REGIONS} | {"jaw": list(range(17))}
+MAX_SESSIONS = 200       # browser tabs remembered
+STEPS_PER_CHECK = 50     # the search looks at the stop button at least this often
+GROUPS = {name: list(indices) for name, indices, _ in REGIONS} | {"jaw": list(JAW_POINTS)}
 
 
 class PageError(Exception):
     """A request the page cannot serve: one line shown on the page; the server goes on."""
+
+
+def check_seed(seed):
+    if seed < 0:
+        raise PageError(f"seed {seed}: use 0 or more")
+    return seed
 
 
 def encode_png(image):
@@ -107,6 +115,10 @@ class Session:
         self.base = self.original = np.asarray(landmarks, np.float64)
         self.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
         self.points = self.base.copy()
+        self.mask = np.ones((self.size, self.size), np.float32)
+        if self.run is not None:  # a new face: the last search is not this face's (a running one stops)
+            self.run["stop"] = True
+            self.run = None
 
     def express(self):
         e = self.expression
@@ -137,6 +149,8 @@ class App:
         session_id = uuid.uuid4().hex
         with self.lock:
             self.sessions[session_id] = Session(self.size)
+            while len(self.sessions) > MAX_SESSIONS:  # the oldest tab's state goes first
+                self.sessions.pop(next(iter(self.sessions)))
         return {"session": session_id, "size": self.size, "faces": TEST_FACES, "masks": list(MASK_TYPES),
                 "groups": GROUPS, "models": [m.name for m in self.models], "max_steps": MAX_STEPS}
 
@@ -156,7 +170,6 @@ class App:
         image, _, landmarks = synthetic_face(TEST_SEED, index, self.size)
         with session.lock:
             session.set_face(image, landmarks, f"built-in test face {index}", truth=image)
-            session.mask = np.ones((self.size, self.size), np.float32)
             return session.view()
 
     def upload(self, request):
@@ -169,12 +182,13 @@ class App:
             raise PageError(f"{name} is {len(data) >> 20} MB: upload a photo under {MAX_UPLOAD_BYTES >> 20} MB")
         try:
             with Image.open(io.BytesIO(data)) as im:
-                pixels = im.size[0] * im.size[1]
+                pixels = f"{im.size[0] * im.size[1] // 10 ** 6}" if im.size[0] * im.size[1] > MAX_PHOTO_PIXELS else ""
+        except Image.DecompressionBombError:
+            pixels = "too many"
         except Exception:  # not an image at all: load_rgb says so below
-            pixels = 0
-        if pixels > MAX_PHOTO_PIXELS:
-            raise PageError(f"{name} has {pixels // 10 ** 6} megapixels: upload a photo under "
-                            f"{MAX_PHOTO_PIXELS // 10 ** 6}")
+            pixels = ""
+        if pixels:
+            raise PageError(f"{name} has {pixels} megapixels: upload a photo under {MAX_PHOTO_PIXELS // 10 ** 6}")
         try:
             photo = load_rgb(io.BytesIO(data))
         except Skip as skip:
@@ -192,10 +206,13 @@ class App:
         face = crop_face(photo, box, finder.landmarks_in_box(photo, box), self.size, name)
         with session.lock:
             session.set_face(face.image, face.landmarks, name)
-            session.mask = np.ones((self.size, self.size), np.float32)
             return session.view()
 
     def finder(self):
+        with self.lock:  # two first uploads at once load dlib's models once
+            return self._make_finder()
+
+    def _make_finder(self):
         if self._finder is None:
             if self.finder_factory is not None:
                 self._finder = self.finder_factory(self.size)
@@ -213,7 +230,7 @@ class App:
         kind = request.get("type")
         if kind not in MASK_TYPES or kind == "full":
             raise PageError(f"unknown mask type {kind}: use one of {', '.join(t for t in MASK_TYPES if t != 'full')}")
-        seed = int(request.get("seed", 0))
+        seed = check_seed(int(request.get("seed", 0)))
         mask = mask_lib.make_mask(kind, self.size, rng=np.random.default_rng(seed))
         with session.lock:
             session.mask = mask
@@ -233,7 +250,7 @@ class App:
                 base = np.asarray(request["base"], np.float64)
                 if base.shape != (68, 2) or not np.isfinite(base).all():
                     raise PageError("the landmarks must be 68 (x, y) pairs")
-                session.base = np.clip(base, -0.5, self.size - 0.5)
+                session.base = np.clip(base, -self.size, 2 * self.size)  # dlib's points may lie off the crop
             for key, (low, high) in (("smile", (-0.3, 1.0)), ("opening", (0.0, 0.12)), ("eyes", (0.0, 1.3))):
                 if key in request.get("expression", {}):
                     session.expression[key] = float(np.clip(float(request["expression"][key]), low, high))
@@ -245,11 +262,10 @@ class App:
         """Start the search on the session's face, mask and map: `steps` steps (Adam, the
         search's lr and lam), showing the fill every `every` steps, from seed `seed`'s start."""
         session = self.session(request)
-        steps = int(request.get("steps", 100))
-        every = max(1, int(request.get("every", 10)))
-        seed = int(request.get("seed", 0))
+        steps, every, seed = (int(request.get(k, d)) for k, d in (("steps", 100), ("every", 10), ("seed", 0)))
         if not 1 <= steps <= MAX_STEPS:
-            raise PageError(f"--steps {steps}: use 1 to {MAX_STEPS}")
+            raise PageError(f"{steps} steps: use 1 to {MAX_STEPS}")
+        check_seed(seed)
         with session.lock:
             if session.face is None:
                 raise PageError("pick a face or upload a photo first")
@@ -259,53 +275,79 @@ class App:
                 session.mask = self._mask_from(request["mask"])
             if session.mask.all():
                 raise PageError("paint the damage first (or pick a mask type): nothing is masked")
-            state = {"steps": steps, "every": every, "seed": seed, "done": False, "stop": False, "error": None,
+            # The run keeps its own inputs: the downloads describe this run, whatever is edited after it.
+            inputs = {"face": session.face.copy(), "keypoint_map": session.keypoint_map(), "mask": session.mask.copy(),
+                      "truth": session.truth, "points": session.points.tolist(), "expression": dict(session.expression),
+                      "source": session.source}
+            state = {"steps": steps, "every": max(1, every), "seed": seed, "done": False, "stop": False,
+                     "error": None, "inputs": inputs,
                      "models": {m.name: {"step": 0, "status": "waiting"} for m in self.models}}
             session.run = state
-            job = (session.face.copy(), session.keypoint_map(), session.mask.copy(), session.truth)
-        threading.Thread(target=self._search, args=(session, state, *job), daemon=True).start()
+        threading.Thread(target=self._search, args=(state,), daemon=True).start()
         return {"started": True}
 
     def _mask_from(self, data_url):
         try:
             with Image.open(io.BytesIO(unpng(data_url, "mask"))) as im:
+                if im.size[0] * im.size[1] > 4 * self.size * self.size:
+                    raise ValueError(f"{im.size[0]}x{im.size[1]}, not {self.size}x{self.size}")
                 gray = np.asarray(im.convert("L").resize((self.size, self.size), Image.Resampling.NEAREST))
         except (OSError, SyntaxError, ValueError) as error:
             raise PageError(f"the painted mask could not be read ({error}): paint it again")
         return (gray > 127).astype(np.float32)
 
-    def _search(self, session, state, face, keypoint_map, mask, truth):
-        x, k = from_uint8(face[None]), from_uint8(keypoint_map[None])
+    def set_mask(self, request):
+        """The mask as painted on the page (sent after each stroke), so downloads see it."""
+        session = self.session(request)
+        mask = self._mask_from(request.get("mask", ""))
+        with session.lock:
+            session.mask = mask
+        return {"masked_pixels": int((mask < 0.5).sum())}
+
+    def _search(self, state):
+        """The search thread: each model in turn, reporting every `every` steps (and at least
+        every STEPS_PER_CHECK, so stop acts soon). Each report replaces the model's entry
+        whole, so a progress request never sees one half-written."""
+        inputs = state["inputs"]
+        x, k = from_uint8(inputs["face"][None]), from_uint8(inputs["keypoint_map"][None])
+        mask, truth = inputs["mask"], inputs["truth"]
         m = mask[None, ..., None]
+        models = state["models"]
         try:
             for model in self.models:
-                mine = state["models"][model.name]
-                with model.lock:
-                    if state["stop"]:
-                        break
-                    mine["status"] = "searching"
-                    search = model.search
-                    search.start(random_starts(state["seed"], 0, 1, model.gan.config.z_dim))
-                    done = 0
-                    while done < state["steps"] and not state["stop"]:
-                        chunk = min(state["every"], state["steps"] - done)
-                        total, context, prior, generated = search.run(x, k, m, chunk)
-                        done += chunk
+                while not state["stop"] and not model.lock.acquire(timeout=0.1):
+                    models[model.name] = {**models[model.name], "status": "waiting for another tab's search"}
+                if state["stop"]:
+                    break
+                try:
+                    report = {"step": 0, "status": "searching"}
+                    models[model.name] = report
+                    model.search.start(random_starts(state["seed"], 0, 1, model.gan.config.z_dim))
+                    while report["step"] < state["steps"] and not state["stop"]:
+                        chunk = min(state["every"], STEPS_PER_CHECK, state["steps"] - report["step"])
+                        total, context, prior, generated = model.search.run(x, k, m, chunk)
                         fill = to_uint8(m * x + (1 - m) * generated)[0]
-                        mine.update(step=done, loss=float(total[0]), context=float(context[0]),
-                                    prior=float(prior[0]), generated=png(to_uint8(generated[0])), fill=png(fill))
-                if done == 0:  # stopped before its first step
-                    mine["status"] = "stopped"
+                        report = {"step": report["step"] + chunk, "status": "searching", "loss": float(total[0]),
+                                  "context": float(context[0]), "prior": float(prior[0]),
+                                  "generated": png(to_uint8(generated[0])), "fill": png(fill)}
+                        models[model.name] = report
+                finally:
+                    model.lock.release()
+                if report["step"] == 0:
                     break
                 blended = to_uint8(poisson_blend(x, generated, mask[None]))[0]
-                mine.update(status="stopped" if state["stop"] else "done", blended=png(blended), blended_array=blended,
-                            fill_array=fill)
+                report = {**report, "status": "stopped" if state["stop"] else "done", "blended": png(blended),
+                          "blended_array": blended}
                 if truth is not None:
-                    mine.update(psnr_before=float(psnr(from_uint8(fill[None]), from_uint8(truth[None]))[0]),
-                                psnr_after=float(psnr(from_uint8(blended[None]), from_uint8(truth[None]))[0]))
+                    report.update(psnr_before=float(psnr(from_uint8(fill[None]), from_uint8(truth[None]))[0]),
+                                  psnr_after=float(psnr(from_uint8(blended[None]), from_uint8(truth[None]))[0]))
+                models[model.name] = report
         except Exception as error:  # shown on the page; the server goes on
             state["error"] = f"the search failed: {type(error).__name__}: {error}"
         finally:
+            for name, report in list(models.items()):
+                if report["status"] not in ("done", "stopped"):
+                    models[name] = {**report, "status": "stopped"}
             state["done"] = True
 
     def stop(self, request):
@@ -319,15 +361,15 @@ class App:
         run = session.run
         if run is None:
             return {"running": False}
-        models = {name: {k: v for k, v in state.items() if not k.endswith("_array")}
-                  for name, state in run["models"].items()}
+        models = {name: {k: v for k, v in report.items() if not k.endswith("_array")}
+                  for name, report in list(run["models"].items())}
         return {"running": not run["done"], "done": run["done"], "error": run["error"], "steps": run["steps"],
                 "models": models}
 
     # --- output ---------------------------------------------------------------------
     def download(self, request):
         """(bytes, content type, file name) of `what`: inpainted (the first model's blended
-        fill), mask, map, or settings (a zip with the face, its map and mask as a test pair
+        fill), mask, map, or settings (a zip with the run's face, map and mask as a test pair
         and the complete.py command that reproduces the inpainting)."""
         session = self.session(request)
         what = request.get("what")
@@ -339,36 +381,35 @@ class App:
             if what == "map":
                 return encode_png(session.keypoint_map()), "image/png", "keypoint_map.png"
             run = session.run
-            if run is None or not run["done"] or "blended_array" not in run["models"][self.models[0].name]:
-                raise PageError("run a search first")
-            first = run["models"][self.models[0].name]
-            if what == "inpainted":
-                return encode_png(first["blended_array"]), "image/png", "inpainted.png"
-            if what == "settings":
-                return self._settings_zip(session, run), "application/zip", "inpainting_settings.zip"
-        raise PageError(f"unknown download {what}: use inpainted, mask, map or settings")
+        if what not in ("inpainted", "settings"):
+            raise PageError(f"unknown download {what}: use inpainted, mask, map or settings")
+        if run is None or not run["done"] or "blended_array" not in run["models"][self.models[0].name]:
+            raise PageError("run a search on this face first")
+        if what == "inpainted":
+            return encode_png(run["models"][self.models[0].name]["blended_array"]), "image/png", "inpainted.png"
+        return self._settings_zip(run), "application/zip", "inpainting_settings.zip"
 
-    def _settings_zip(self, session, run):
-        model = self.models[0]
-        config = model.search.config
+    def _settings_zip(self, run):
+        model, inputs = self.models[0], run["inputs"]
+        config, report = model.search.config, run["models"][self.models[0].name]
         command = (f"python complete.py --checkpoint_dir {model.checkpoint_dir} --test_dir pair "
-                   f"--mask_file pair/mask.png --batch_size 1 --nIter {run['steps']} --lr {config.lr} "
+                   f"--mask_file pair/mask.png --batch_size 1 --nIter {report['step']} --lr {config.lr} "
                    f"--lam {config.lam} --seed {run['seed']} --generator {model.settings()['generator']} "
                    "--outDir inpainted")
-        settings = {"source": session.source, "steps": run["steps"], "seed": run["seed"], "lr": config.lr,
-                    "lam": config.lam, "expression": session.expression, "landmarks": session.points.tolist(),
+        settings = {"source": inputs["source"], "steps": report["step"], "seed": run["seed"], "lr": config.lr,
+                    "lam": config.lam, "expression": inputs["expression"], "landmarks": inputs["points"],
                     "models": [m.settings() for m in self.models], "reproduce": command}
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as z:
-            z.writestr("pair/img0.png", encode_png(session.face))
-            z.writestr("pair/ky0.png", encode_png(session.keypoint_map()))
-            z.writestr("pair/mask.png", encode_png(session.mask * 255))
-            z.writestr("inpainted.png", encode_png(run["models"][model.name]["blended_array"]))
+            z.writestr("pair/img0.png", encode_png(inputs["face"]))
+            z.writestr("pair/ky0.png", encode_png(inputs["keypoint_map"]))
+            z.writestr("pair/mask.png", encode_png(inputs["mask"] * 255))
+            z.writestr("inpainted.png", encode_png(report["blended_array"]))
             z.writestr("settings.json", json.dumps(settings, indent=2))
         return buffer.getvalue()
 
     ROUTES = {"session": "new_session", "face": "pick_face", "upload": "upload", "mask": "mask_of_type",
-              "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress"}
+              "paint": "set_mask", "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress"}
 
     def handle(self, route, request):
         """(status, JSON-able answer) for an API call; a PageError is a 400 with its line."""
@@ -379,8 +420,10 @@ class App:
             return 200, getattr(self, name)(request)
         except PageError as error:
             return 400, {"error": str(error)}
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             return 400, {"error": f"a malformed request ({type(error).__name__}: {error}): reload the page"}
+        except Exception as error:  # one line on the page; the server goes on
+            return 500, {"error": f"the server failed on this request ({type(error).__name__}: {error})"}
 
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -430,7 +473,7 @@ def make_server(app, host="127.0.0.1", port=7860):
             route = urlparse(self.path).path.removeprefix("/api/")
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
-                self.rfile.read(length)
+                self.close_connection = True  # the body is not read
                 return self.send_json(413, {"error": f"the upload is over {MAX_UPLOAD_BYTES >> 20} MB: use a "
                                                      "smaller photo"})
             try:

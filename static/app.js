@@ -135,7 +135,10 @@ canvas.addEventListener("pointermove", (event) => {
 });
 
 canvas.addEventListener("pointerup", async () => {
-  state.painting = false;
+  if (state.painting) {
+    state.painting = false;
+    await call("paint", { mask: maskPng() });  // the server's mask is the one painted: downloads see it
+  }
   if (state.dragging) {
     state.dragging = null;
     showView(await call("keypoints", { base: state.base }));
@@ -224,7 +227,7 @@ async function start() {
     image.onload = () => { maskCtx.imageSmoothingEnabled = false; maskCtx.drawImage(image, 0, 0, VIEW, VIEW); draw(); };
     image.src = answer.mask;
   };
-  $("clear-mask").onclick = () => { clearMask(); draw(); };
+  $("clear-mask").onclick = () => { clearMask(); draw(); call("paint", { mask: maskPng() }).catch(() => {}); };
   for (const id of ["smile", "opening", "eyes"]) $(id).onchange = () => sendExpression().catch(() => {});
   $("reset-points").onclick = () => state.hasFace && call("keypoints", { reset: true }).then(showView).catch(() => {});
   $("run").onclick = () => run().catch(() => {});

@@ -46,6 +46,7 @@ def wait_done(page_app, session):
     ("notes.txt", b"just some text, not a photo\n" * 10, "notes.txt is not a usable image"),
     ("flat.png", png_bytes(Image.new("RGB", (200, 200), (120, 130, 140))), "dlib finds no face in flat.png"),
     ("huge.png", png_bytes(Image.new("L", (9000, 9000))), "huge.png has 81 megapixels"),
+    ("bomb.png", png_bytes(Image.new("1", (14000, 14000))), "bomb.png has too many megapixels"),
     ("tiny.png", png_bytes(Image.new("RGB", (4, 4))), "tiny.png is not a usable image"),
 ])
 def test_a_bad_upload_is_one_line_and_the_server_goes_on(page_app, name, raw, message):
@@ -179,3 +180,35 @@ def test_the_page_in_a_real_browser(page_app, tmp_path):
     assert np.abs(out[~mask].astype(int) - face[~mask]).mean() > 1
     if os.environ.get("APP_SCREENSHOT"):
         shutil.copy(tmp_path / "page.png", os.environ["APP_SCREENSHOT"])
+
+
+def test_downloads_describe_the_run_and_stop_acts_at_once(page_app):
+    """A stopped search says so, its settings name the steps it took, editing after a run
+    does not change what the run's downloads describe, and a new face drops the old result."""
+    import json
+    import zipfile
+    session = page_app.new_session()["session"]
+    page_app.handle("face", {"session": session, "index": 4})
+    page_app.handle("mask", {"session": session, "type": "left"})
+    page_app.handle("run", {"session": session, "steps": 4, "every": 2})
+    wait_done(page_app, session)
+    page_app.handle("mask", {"session": session, "type": "center"})  # edited after the run
+    page_app.handle("keypoints", {"session": session, "expression": {"opening": 0.1}})
+    with zipfile.ZipFile(io.BytesIO(page_app.download({"session": session, "what": "settings"})[0])) as z:
+        mask = np.asarray(Image.open(io.BytesIO(z.read("pair/mask.png"))))
+        settings = json.loads(z.read("settings.json"))
+    assert mask[:, :16].max() == 0 and mask[:, 16:].min() == 255  # the left mask the run used
+    assert settings["expression"]["opening"] == 0.0 and "--nIter 4 " in settings["reproduce"]
+    model = page_app.models[0]
+    with model.lock:  # another tab's search holds the model: this one waits, and stop ends the wait
+        page_app.handle("run", {"session": session, "steps": 3})
+        page_app.handle("stop", {"session": session})
+        progress = wait_done(page_app, session)
+    assert progress["models"]["model"]["status"] == "stopped" and progress["error"] is None
+    page_app.handle("face", {"session": session, "index": 5})
+    status, answer = page_app.handle("run", {"session": session, "steps": 1, "seed": -1})
+    assert status == 400 and "seed -1" in answer["error"]
+    with pytest.raises(webapp.PageError, match="run a search on this face first"):
+        page_app.download({"session": session, "what": "inpainted"})
+    status, answer = page_app.handle("upload", {"session": session, "data": 5})
+    assert status == 400 and "\n" not in answer["error"]

@@ -1,4 +1,4 @@
-"""Sequence inpainting (issue 13): synthetic clips, the moving mask, flicker, the temporal methods,
+"""Sequence inpainting: synthetic clips, the moving mask, flicker, the temporal methods,
 sequence.py end to end, and face videos through dlib."""
 import hashlib
 
