@@ -11,7 +11,7 @@ The page's server side is webapp.py; see docs/app.md.
 import argparse
 
 from configs import add_generator_flag
-from utils import run_cli
+from utils import UserError, run_cli
 
 
 def parse_args(argv=None):
@@ -32,7 +32,6 @@ def parse_args(argv=None):
 def main(args):
     import webapp
     from inpaint import load_model
-    from utils import UserError
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: use 0 to 65535 (0: any free port)")
     checkpoint_dir = args.checkpoint_dir

@@ -72,18 +72,22 @@ def make_mask(mask_type, size, center_scale=0.25, fraction_masked=0.75, rng=None
     raise UserError(f"unknown --maskType {mask_type}: use one of {', '.join(MASK_TYPES)}")
 
 
+def mask_of_image(im):
+    """A mask from a PIL image of it: white (the mean grey > 127) = known, black = hole."""
+    return (np.asarray(im.convert("L")) > 127).astype(np.float32)
+
+
 def load_mask(path, size=None):
     """A user's mask image: white (> 127) = known, black = hole. If size is given the file
     must be size x size."""
     try:
         with Image.open(path) as im:
-            gray = np.asarray(im.convert("L"))
+            mask = mask_of_image(im)
     except (OSError, SyntaxError) as error:
         raise UserError(f"cannot read mask file {path} ({error}): give a PNG, white = keep, black = fill")
-    if size is not None and gray.shape != (size, size):
-        raise UserError(f"mask file {path} is {gray.shape[1]}x{gray.shape[0]} but the model is "
+    if size is not None and mask.shape != (size, size):
+        raise UserError(f"mask file {path} is {mask.shape[1]}x{mask.shape[0]} but the model is "
                         f"{size}x{size}: resize the mask to {size}x{size}")
-    mask = (gray > 127).astype(np.float32)
     if mask.all():
         raise UserError(f"mask file {path} has no hole (all white): paint the region to fill black")
     return mask

@@ -23,7 +23,7 @@ import masks as mask_lib
 from blend import poisson_blend
 from configs import MASK_TYPES, SearchConfig
 from faces import Skip, crop_face, load_rgb
-from inpaint import LatentSearch, random_starts
+from inpaint import LatentSearch, composite, random_starts
 from keypoints import JAW_POINTS, REGIONS, draw_keypoint_map
 from metrics import psnr
 from photo import the_face
@@ -291,10 +291,9 @@ class App:
             with Image.open(io.BytesIO(unpng(data_url, "mask"))) as im:
                 if im.size[0] * im.size[1] > 4 * self.size * self.size:
                     raise ValueError(f"{im.size[0]}x{im.size[1]}, not {self.size}x{self.size}")
-                gray = np.asarray(im.convert("L").resize((self.size, self.size), Image.Resampling.NEAREST))
+                return mask_lib.mask_of_image(im.resize((self.size, self.size), Image.Resampling.NEAREST))
         except (OSError, SyntaxError, ValueError) as error:
             raise PageError(f"the painted mask could not be read ({error}): paint it again")
-        return (gray > 127).astype(np.float32)
 
     def set_mask(self, request):
         """The mask as painted on the page (sent after each stroke), so downloads see it."""
@@ -326,7 +325,7 @@ class App:
                     while report["step"] < state["steps"] and not state["stop"]:
                         chunk = min(state["every"], STEPS_PER_CHECK, state["steps"] - report["step"])
                         total, context, prior, generated = model.search.run(x, k, m, chunk)
-                        fill = to_uint8(m * x + (1 - m) * generated)[0]
+                        fill = to_uint8(composite(x, generated, m))[0]
                         report = {"step": report["step"] + chunk, "status": "searching", "loss": float(total[0]),
                                   "context": float(context[0]), "prior": float(prior[0]),
                                   "generated": png(to_uint8(generated[0])), "fill": png(fill)}
