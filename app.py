@@ -1,16 +1,18 @@
 """A local page to inpaint faces by hand: pick or upload a face, paint the damage, drag its
 landmarks or change its expression, and watch the latent search fill it.
 
-    python app.py                                   # experiments.py's conditioned model
-    python app.py --checkpoint_dir checkpoints --baseline_dir checkpoints_dcgan --port 8000
+    python app.py                                   # the 64x64 real-face model that ships
+    python app.py --baseline_dir models/celeba64/dcgan          # and the authors' DCGAN beside it
+    python app.py --checkpoint_dir results/runs/conditioned/seed0/checkpoints   # experiments.py's model
 
-Then open the address it prints. Without --checkpoint_dir it uses the conditioned model of
-experiments.py in --results, training it first if it is missing (a few minutes on a CPU).
-The page's server side is webapp.py; see docs/app.md.
+Then open the address it prints. Without --checkpoint_dir it uses the keypoint-conditioned
+model trained on real faces that ships in models/celeba64/ (its card: MODEL_CARD.md there).
+An uploaded photo's fill is pasted back into the whole photo. The page's server side is
+webapp.py; see docs/app.md.
 """
 import argparse
 
-from configs import add_generator_flag
+from configs import SHIPPED_MODEL, add_generator_flag
 from utils import UserError, run_cli
 
 
@@ -18,9 +20,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--checkpoint_dir", default=None,
-                   help="a trained model (main.py's --checkpoint_dir; any size); default: experiments.py's "
-                        "conditioned model in --results, trained first if it is missing")
-    p.add_argument("--results", default="results", help="experiments.py's results folder")
+                   help="a trained model (main.py's --checkpoint_dir; any size); default: the keypoint-conditioned "
+                        "model of real faces that ships in models/celeba64/conditioned")
     p.add_argument("--baseline_dir", default=None,
                    help="a second model searched beside the first, e.g. a DCGAN (main.py --arch dcgan)")
     add_generator_flag(p)
@@ -34,10 +35,7 @@ def main(args):
     from inpaint import load_model
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: use 0 to 65535 (0: any free port)")
-    checkpoint_dir = args.checkpoint_dir
-    if checkpoint_dir is None:
-        import comparison
-        checkpoint_dir, _ = comparison.conditioned_model(args.results)
+    checkpoint_dir = args.checkpoint_dir or SHIPPED_MODEL
     models = [webapp.Model.of(load_model(checkpoint_dir, generator=args.generator), checkpoint_dir)]
     if args.baseline_dir:
         models.append(webapp.Model.of(load_model(args.baseline_dir, generator=args.generator), args.baseline_dir,

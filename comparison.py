@@ -12,7 +12,8 @@ import os
 
 import numpy as np
 
-from configs import ComparisonConfig, EncoderTrainConfig, ModelConfig, SearchConfig, TrainConfig
+from configs import (MEAN_FACE_FILE, MODEL_FOLDERS, ComparisonConfig, EncoderTrainConfig, ModelConfig, SearchConfig,
+                     TrainConfig)
 from jobs import ONE_OP_AT_A_TIME, Job, run_jobs
 from report import METHODS
 from utils import UserError
@@ -28,12 +29,28 @@ def run_dir(config, key, seed):
 
 
 def seeds(config):
-    return list(range(config.seed, config.seed + config.seeds))
+    return [config.seed] if config.models else list(range(config.seed, config.seed + config.seeds))
+
+
+def checkpoint_dir(config, key, seed):
+    """A method's trained model: its run folder's checkpoints, or with config.models the
+    model exported there (export_models)."""
+    if config.models:
+        return os.path.join(config.models, MODEL_FOLDERS[key])
+    return os.path.join(run_dir(config, key, seed), "checkpoints")
 
 
 def make_data(config):
-    """Synthetic train records and test pairs rendered at the model's size (unless given)."""
+    """Synthetic train records and test pairs rendered at the model's size (unless given).
+    With config.models only the test pairs: the models and their mean face are given."""
     import preprocess
+    if config.models:
+        if not config.test_dir:
+            raise UserError("--models evaluates exported models on real test faces: pass --test_dir (pairs of "
+                            "preprocess_test_images.py, docs/data.md)")
+        for key, *_ in methods(config):
+            ModelConfig.load(checkpoint_dir(config, key, config.seed))  # one clear line if one is missing
+        return None, config.test_dir  # config.train_records then only describes what they were trained on
     data = os.path.join(config.results, "data")
     records = config.train_records or os.path.join(data, "train_records")
     test_dir = config.test_dir or os.path.join(data, "test_images")
@@ -78,6 +95,25 @@ def generator_weights(config):
     return "average" if config.ema_decay > 0 else "raw"
 
 
+def search_flops(model_config):
+    """FLOPs of one latent-search step per image: G and D forward, and their input
+    gradients (the weights are fixed)."""
+    from model import flops_per_image
+    g, d = flops_per_image(model_config, tiled_z_shortcut=True)
+    return 2 * (g + d)
+
+
+def job_work(config, key, seed, faces, parts=None):
+    """The FLOPs of a method's training (parts None) or of evaluation parts: what the time
+    left is measured in (jobs.Job.work)."""
+    from model import train_step_flops
+    model, _ = train_configs(config, key, seed, None)
+    if parts is None:
+        return config.train_steps * train_step_flops(model, config.batch_size, tiled_z_shortcut=True)
+    images = sum(8 * min(config.temporal_subjects, faces) if part == CONSISTENCY else faces for part in parts)
+    return images * config.nIter * search_flops(model)
+
+
 def evaluate(config, key, seed, test_dir, parts):
     """Parts of the two experiments for one trained model, with one compiled search: mask
     types of config.masks (the correctness experiment on the test faces) and "consistency".
@@ -88,9 +124,9 @@ def evaluate(config, key, seed, test_dir, parts):
     import masks
     from inpaint import LatentSearch, load_model
     images, maps, names = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
-    gan = load_model(os.path.join(run_dir(config, key, seed), "checkpoints"), generator=generator_weights(config))
+    gan = load_model(checkpoint_dir(config, key, seed), generator=generator_weights(config))
     search = LatentSearch(gan, search_config(config, seed))
-    for part in parts:
+    for number, part in enumerate(parts, 1):
         if part == CONSISTENCY:
             n, out = config.temporal_subjects, os.path.join(config.results, "consistency", key, f"seed{seed}")
             evaluation.consistency(gan, search, images[:n], maps[:n], out, mask_type=config.temporal_mask, seed=seed,
@@ -99,6 +135,7 @@ def evaluate(config, key, seed, test_dir, parts):
             evaluation.correctness(gan, search, images, maps, masks.masks_for(len(images), config.output_size, part),
                                    os.path.join(config.results, "completions", key, f"seed{seed}", part),
                                    mask_name=part, names=names)
+        print(f"part {number}/{len(parts)} done: {part}", flush=True)  # the progress jobs.run_jobs reads
 
 
 CONSISTENCY = "consistency"
@@ -107,22 +144,45 @@ EVALUATION_JOBS_PER_RUN = 2  # a run's evaluation in two halves: the cores stay 
 
 def train_and_evaluate(config, records, test_dir):
     """Every method and training seed trained, then evaluated (in two halves, each as soon as
-    its run is trained), config.jobs jobs at a time."""
+    its run is trained), config.jobs jobs at a time. Returns where the time went: [(job,
+    start, end minutes from the start, training ms a step or None)]."""
+    import dataset
+    faces = len(dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)[0])
     runs = [(key, seed) for key, *_ in methods(config) for seed in seeds(config)]
     parts = config.masks.split(",") + [CONSISTENCY]
     halves = [parts[i::EVALUATION_JOBS_PER_RUN] for i in range(EVALUATION_JOBS_PER_RUN)]
     jobs = []
     for key, seed in runs:
         run = run_dir(config, key, seed)
-        training = Job(f"training {key} seed {seed}", train, (config, key, seed, records),
-                       os.path.join(run, "train.log"))
-        jobs += [training] + [Job(f"evaluating {key} seed {seed} ({', '.join(half)})", evaluate,
-                                  (config, key, seed, test_dir, half), os.path.join(run, f"evaluate{i}.log"),
-                                  env=ONE_OP_AT_A_TIME, after=training.name) for i, half in enumerate(halves)]
-    print(f"{len(runs)} GANs, {config.train_steps} training steps each, then the test faces under "
+        training = None if config.models else Job(f"training {key} seed {seed}", train, (config, key, seed, records),
+                                                  os.path.join(run, "train.log"),
+                                                  work=job_work(config, key, seed, faces))
+        jobs += [training] * (training is not None) + [
+            Job(f"evaluating {key} seed {seed} ({', '.join(half)})", evaluate, (config, key, seed, test_dir, half),
+                os.path.join(run, f"evaluate{i}.log"), env=ONE_OP_AT_A_TIME, after=training and training.name,
+                work=job_work(config, key, seed, faces, half))
+            for i, half in enumerate(halves)]
+    trained = f"the models in {config.models}" if config.models else \
+        f"{len(runs)} GANs, {config.train_steps} training steps each, then"
+    print(f"{trained} the test faces under "
           f"{config.masks} and consistency under 8 {config.temporal_mask} masks per face, {config.nIter} search steps; "
           f"{config.jobs} jobs at a time (logs in each run folder)", flush=True)
-    run_jobs(jobs, config.jobs)
+    timings = {}
+    run_jobs(jobs, config.jobs, timings)
+    return [(job.name, *timings[job.name], step_ms(job.log) if job.name.startswith("training") else None)
+            for job in jobs if job.name in timings]
+
+
+def step_ms(log):
+    """Mean milliseconds a training step took, from the s/step of the log's progress lines
+    (each over the steps since the last; start-up and tracing before the first), or None."""
+    import re
+    try:
+        with open(log, errors="replace") as f:
+            found = [float(v) for v in re.findall(r"([0-9.]+) s/step", f.read())]
+    except OSError:
+        return None
+    return 1000 * sum(found) / len(found) if found else None
 
 
 def encoder_study(config, records, test_dir):
@@ -186,8 +246,10 @@ def write_results(config, records, test_dir, run, study=None):
     from utils import save_image, save_json, to_uint8
     out = os.path.join(config.results, "figures")
     first = seeds(config)[0]
-    figures.visualize(os.path.join(run_dir(config, "conditioned", first), "checkpoints"), records, out, first,
-                      generator=generator_weights(config))
+    mask_types, keys = config.masks.split(","), [key for key, *_ in methods(config)]
+    images, test_maps, _ = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
+    figures.visualize(checkpoint_dir(config, "conditioned", first), records, out, first,
+                      generator=generator_weights(config), maps=None if records else test_maps[:8])
     grid = "sample_average" if config.ema_decay > 0 else "sample"
     for key, *_ in methods(config):
         samples = os.path.join(run_dir(config, key, first), "samples", "celebA", f"{grid}_{config.train_steps}.png")
@@ -195,9 +257,7 @@ def write_results(config, records, test_dir, run, study=None):
             shutil.copyfile(samples, os.path.join(out, f"sample_{key}.png"))
     with open(os.path.join(out, "decoupling.json")) as f:
         decoupling = json.load(f)
-    mask_types, keys = config.masks.split(","), [key for key, *_ in methods(config)]
-    images, _, _ = dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)
-    floor = evaluation.mean_face_baseline(images, dataset.mean_face(records, config.output_size), mask_types)
+    floor = evaluation.mean_face_baseline(images, training_mean_face(config, records), mask_types)
     values, per_seed, truth, consistency = report.collect(config.results, keys, seeds(config), mask_types)
     report.add_mean_face(values, floor)
     panels, shown = [], min(evaluation.EXAMPLES, len(images))
@@ -220,6 +280,58 @@ def write_results(config, records, test_dir, run, study=None):
     table = report.write_table(settings, os.path.join(config.results, "results.md"), methods(config), values,
                                per_seed, truth, consistency, run, decoupling, study)
     return summary, table
+
+
+def training_mean_face(config, records):
+    """The mean training face of the compared models: from the records, or with
+    config.models the one exported beside them."""
+    import dataset
+    if not config.models:
+        return dataset.mean_face(records, config.output_size)
+    path = os.path.join(config.models, MEAN_FACE_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"no {MEAN_FACE_FILE} in {config.models}: export the models with experiments.py --export")
+    return np.load(path)
+
+
+TRAINING_FILE = "training.json"  # beside exported models: the comparison settings they were trained with
+TRAINED_FIELDS = ("output_size", "gf_dim", "df_dim", "batch_size", "train_steps", "learning_rate", "beta1",
+                  "ema_decay", "train_records")
+
+
+def with_exported_settings(config):
+    """config, with config.models, taking the exported models' training settings (their
+    training.json) in place of the flags' defaults, so the report states how they were made."""
+    if not config.models:
+        return config
+    path = os.path.join(config.models, TRAINING_FILE)
+    if not os.path.exists(path):
+        raise UserError(f"no {TRAINING_FILE} in {config.models}: pass a folder written by experiments.py --export")
+    with open(path) as f:
+        trained = json.load(f)
+    return dataclasses.replace(config, **{k: trained[k] for k in TRAINED_FIELDS if k in trained})
+
+
+def export_models(config, records):
+    """The first seed's trained models as inference needs them (inpaint.export_model: G's
+    average and D, the config), one folder per method (configs.MODEL_FOLDERS), and the
+    mean training face, into config.export. Returns {folder: trained steps}."""
+    from inpaint import export_model
+    from utils import save_npy
+    steps = {}
+    for key, *_ in methods(config):
+        folder = MODEL_FOLDERS[key]
+        steps[folder] = export_model(checkpoint_dir(config, key, config.seed), os.path.join(config.export, folder),
+                                     generator=generator_weights(config))
+    save_npy(os.path.join(config.export, MEAN_FACE_FILE), training_mean_face(config, records).astype(np.float32))
+    import dataset
+    from utils import save_json
+    trained = {k: getattr(config, k) for k in TRAINED_FIELDS}
+    trained.update(train_records=f"{dataset.count_records(records)} faces of {os.path.basename(records.rstrip('/'))}",
+                   steps=steps, seed=config.seed)
+    save_json(os.path.join(config.export, TRAINING_FILE), trained)
+    print(f"exported {', '.join(steps)} and {MEAN_FACE_FILE} to {config.export}")
+    return steps
 
 
 SHORT_TITLES = {"conditioned": "ECGAN+map", "dip": "DCGAN (DIP)", "ablation": "no map", "mean_face": "mean face"}

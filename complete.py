@@ -2,7 +2,7 @@
 
     python complete.py --batch_size=64 --output_size=128 --maskType center      # the paper's
     python complete.py --synthetic 64 --maskType checkboard --nIter 200         # on synthetic faces
-    python complete.py --image face.jpg --mask_file damage.png                  # a photo of your own
+    python complete.py --image face.jpg --mask_file damage.png                  # a photo (shipped 64x64 model)
     python complete.py --num_shards 4 --shard 0 ...   # one part per machine; then the same with --merge
 
 The model's architecture is read from --checkpoint_dir/config.json. Writes to --outDir:
@@ -13,7 +13,7 @@ for --image, photo.complete_photo.
 """
 import argparse
 
-from configs import MASK_TYPES, SearchConfig, add_search_flags, pick
+from configs import MASK_TYPES, SHIPPED_MODEL, SearchConfig, add_search_flags, pick
 from utils import run_cli
 
 
@@ -38,6 +38,8 @@ def main(args):
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)
+    if args.checkpoint_dir is None:  # a photo: the real-face model that ships; test faces: main.py's default folder
+        args.checkpoint_dir = SHIPPED_MODEL if args.image else "checkpoints"
     gan = load_model(args.checkpoint_dir, args.output_size, args.precision, args.generator)
     config = pick(SearchConfig, vars(args), batch_size=1 if args.image else args.batch_size)
     search = LatentSearch(gan, config)

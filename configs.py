@@ -23,6 +23,12 @@ BLEND_SOLVERS = ("banded", "splu", "pyamg")  # Poisson blending (blend.py); all 
 MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "full", "grid", "random")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (clips.py)
+# The real-face models that ship with the repository (models/celeba64/MODEL_CARD.md): what photos,
+# videos and the page use when no --checkpoint_dir is given. One folder per compared method.
+SHIPPED_MODELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "celeba64")
+MODEL_FOLDERS = {"conditioned": "conditioned", "dip": "dcgan", "ablation": "no_map"}
+SHIPPED_MODEL = os.path.join(SHIPPED_MODELS, MODEL_FOLDERS["conditioned"])
+MEAN_FACE_FILE = "mean_face.npy"  # beside exported models: the training faces' mean, [S, S, 3] in [-1, 1]
 
 
 def save_config(path, config):
@@ -189,6 +195,8 @@ class ComparisonConfig:
     seed: int = 0                # data seed (test faces: seed + 1) and first training seed
     seeds: int = 1
     jobs: int = 3                # runs side by side (jobs.py)
+    models: str = None           # evaluate the models exported in this folder instead of training
+    export: str = None           # after training, export the first seed's models here (as models/celeba64)
 
 
 @dataclasses.dataclass
@@ -249,7 +257,9 @@ def add_search_flags(p, nIter, outDir):
     add_precision_flag(p, None, "bfloat16: mixed precision (float32 variables and losses); default: as trained")
     add_generator_flag(p)
     p.add_argument("--output_size", type=int, default=None, help="checked against the trained model")
-    p.add_argument("--checkpoint_dir", default="checkpoints", help="the trained GAN (main.py's --checkpoint_dir)")
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="the trained GAN (main.py's --checkpoint_dir); default: checkpoints, or for complete.py "
+                        "--image the real-face model that ships in models/celeba64/conditioned")
     p.add_argument("--test_dir", default="data/test_images", help="pairs from preprocess_test_images.py")
     p.add_argument("--synthetic", type=int, default=0, metavar="N",
                    help="first write N synthetic test pairs (seed 1) to --test_dir")

@@ -6,6 +6,9 @@ model against the authors' own DIP baseline, with error bars.
     python experiments.py --train_records data/train_records --test_dir data/test_images \\
         --output_size 64 --gf_dim 64 --df_dim 64 --batch_size 64 --train_steps 50000 --nIter 1500 \\
         --test_faces 2560 --search_batch 64 --seeds 3 --jobs 1                                # CelebA, GPU
+    python experiments.py --train_records data/train_records --test_dir data/val_images --output_size 64 \
+        --gf_dim 16 --df_dim 32 --batch_size 16 --train_steps 8000 --jobs 2 --export models/mine   # real faces, CPU
+    python experiments.py --models models/celeba64 --test_dir data/test_images   # the shipped models, no training
 
 Makes synthetic train and test faces (unless given records / test pairs); trains, with the
 same steps, batch, learning rate, weight averaging and seeds, the keypoint-conditioned
@@ -24,6 +27,7 @@ import subprocess
 import sys
 
 from configs import MASK_TYPES, ComparisonConfig, pick
+import report
 from utils import Progress, UserError, run_cli, str2bool
 
 HELP = {
@@ -48,6 +52,10 @@ HELP = {
     "study reports", "seed": "data seed (test faces: seed + 1) and first training seed",
     "seeds": "training seeds per method: seed, seed + 1, ...",
     "jobs": "runs side by side, each in a process whose ops use one thread (the numbers do not depend on it)",
+    "models": "evaluate the models exported in this folder (conditioned/, dcgan/, mean_face.npy; e.g. "
+    "models/celeba64) on --test_dir instead of training any",
+    "export": "after training, export the first seed's averaged generators, discriminators and mean face here, "
+    "in the form --models reads",
 }
 
 
@@ -65,6 +73,10 @@ def check_args(config):
     """One clear line for settings the experiments cannot run with, before any work."""
     if config.seeds < 1:
         raise UserError(f"--seeds {config.seeds}: train at least one seed per method")
+    if config.models and config.export:
+        raise UserError("--models evaluates exported models and --export exports trained ones: give one of them")
+    if config.models and config.encoder_study:
+        raise UserError("--encoder_study trains an encoder on the training records: run it without --models")
     if config.jobs < 1:
         raise UserError(f"--jobs {config.jobs}: run at least one job at a time")
     if config.search_batch < 8 or config.search_batch % 8:
@@ -90,13 +102,16 @@ def run(args):
     import comparison
     config = pick(ComparisonConfig, vars(args))
     check_args(config)
-    progress = Progress([("data", 1), ("training and evaluation", 12)]
-                        + [("encoder study", 3)] * config.encoder_study + [("figures and table", 1)])
+    config = comparison.with_exported_settings(config)
+    progress = Progress(["data", "training and evaluation"] + ["encoder study"] * config.encoder_study
+                        + ["figures and table"])
     progress.begin("synthetic data" if not (config.train_records and config.test_dir) else "data")
     records, test_dir = comparison.make_data(config)
     progress.end()
-    progress.begin("training and evaluating every method")
-    comparison.train_and_evaluate(config, records, test_dir)
+    progress.begin("evaluating the exported models" if config.models else "training and evaluating every method")
+    jobs = comparison.train_and_evaluate(config, records, test_dir)
+    if config.export:
+        comparison.export_models(config, records)
     progress.end()
     study = None
     if config.encoder_study:
@@ -106,10 +121,12 @@ def run(args):
     progress.begin("figures and table")
     command = " ".join(["python experiments.py"] + sys.argv[1:]) if sys.argv[0].endswith("experiments.py") else \
         "experiments.run(" + ", ".join(f"{k}={v!r}" for k, v in vars(args).items()) + ")"
-    stamp = {"minutes": progress.minutes(), "command": command, "commit": commit()}
+    stamp = {"minutes": progress.minutes(), "command": command, "commit": commit(),
+             "phases": [[name, minutes] for name, minutes in progress.phases], "jobs": [list(j) for j in jobs]}
     summary, table = comparison.write_results(config, records, test_dir, stamp, study)
     progress.end()
     print("\n" + table + f"\nall done in {progress.minutes():.1f} min; see {config.results}/results.md")
+    print("\n".join(report.time_lines(stamp)))
     return summary
 
 

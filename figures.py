@@ -70,15 +70,17 @@ def pose_appearance_figures(gan, keypoint_maps, out_dir, seed=0, count=8):
     return paths
 
 
-def visualize(checkpoint_dir, train_records, out_dir, seed=0, generator="average"):
-    """The two figures of the model in checkpoint_dir, with the first 8 maps of the records."""
+def visualize(checkpoint_dir, train_records, out_dir, seed=0, generator="average", maps=None):
+    """The two figures of the model in checkpoint_dir, with the first 8 maps of the records
+    (or the given [8, S, S, 3] maps in [-1, 1])."""
     import dataset
     from inpaint import load_model
     gan = load_model(checkpoint_dir, generator=generator)  # the architecture comes from its config.json
     size = gan.config.output_size
-    dataset.check_record_size(train_records, size)
-    _, maps = dataset.first_examples(train_records, size, 8)
-    paths = pose_appearance_figures(gan, maps.numpy(), out_dir, seed)
+    if maps is None:
+        dataset.check_record_size(train_records, size)
+        maps = dataset.first_examples(train_records, size, 8)[1].numpy()
+    paths = pose_appearance_figures(gan, np.asarray(maps), out_dir, seed)
     print(f"wrote {' and '.join(paths)}")
     return paths
 

@@ -64,6 +64,31 @@ def load_model(checkpoint_dir, output_size=None, precision=None, generator="aver
 AVERAGE_KEY = "generator_average"  # the averaged G's name in a training checkpoint (model.KeypointGAN)
 
 
+def trained_steps(checkpoint_dir):
+    """The training step a run folder's latest checkpoint was saved at (its `step`), or None."""
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest is None or "step/.ATTRIBUTES/VARIABLE_VALUE" not in dict(tf.train.list_variables(latest)):
+        return None
+    return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def export_model(checkpoint_dir, out_dir, generator="average"):
+    """Write what inference needs of a training run into out_dir: its config.json and one
+    checkpoint holding G's averaged (or raw) weights and D's, without the optimisers, a
+    third of the training checkpoint's size. The result loads with load_model like any run
+    folder (as averaged weights when averaged ones were taken) and keeps the step it was
+    trained to. Returns the step."""
+    gan = load_model(checkpoint_dir, generator=generator)
+    steps = trained_steps(checkpoint_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    gan.config.save(out_dir)
+    key = AVERAGE_KEY if gan.generator_weights == "average" else "generator"
+    step = tf.Variable(steps or 0, dtype=tf.int64, name="step")
+    checkpoint = tf.train.Checkpoint(**{key: gan.generator, "discriminator": gan.discriminator, "step": step})
+    tf.train.CheckpointManager(checkpoint, out_dir, max_to_keep=1).save(checkpoint_number=steps)
+    return steps
+
+
 def inpainting_loss(gan, z, images, keypoint_maps, masks, lam, tiled_z_shortcut=True):
     """The paper's loss per image: context L1 on known pixels + lam * prior, the prior being
     D's cross-entropy against 'real'. Returns (total, context, prior, G(z)); G and D in

@@ -9,7 +9,10 @@ alone, or as `TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 python main.py .
 (kernels split their sums by the thread count, so other thread counts round differently).
 
 Each job's output goes to its own log; the caller sees a progress line now and then and,
-when a job fails, its error and the end of its log.
+when a job fails, its error and the end of its log. Jobs that say how much work they are
+(Job.work, in any one unit: the comparison uses FLOPs) and print "step N/M" (or
+"part N/M") lines as they go get the time left in the progress lines, from the speed
+measured on this machine (utils.Eta); each job's start and end are kept (the run's phases).
 """
 import concurrent.futures
 import contextlib
@@ -21,7 +24,7 @@ import sys
 import time
 import traceback
 
-from utils import UserError
+from utils import Eta, UserError
 
 # One thread per op and one op at a time: TensorFlow's CPU results change from run to run
 # when independent ops of a graph run concurrently (the latent search's G(z) moved by up to
@@ -34,7 +37,7 @@ ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1",
 # with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time.
 ONE_OP_AT_A_TIME = dict(ONE_THREAD, TF_NUM_INTEROP_THREADS="1")
 PROGRESS_SECONDS = 20
-STEP_LINE = re.compile(r"step (\d+)/(\d+)")
+STEP_LINE = re.compile(r"(?:step|part) (\d+)/(\d+)")
 
 
 @dataclasses.dataclass
@@ -48,6 +51,7 @@ class Job:
     log: str
     env: dict = dataclasses.field(default_factory=lambda: dict(ONE_THREAD))
     after: str = None
+    work: float = 0.0  # how much work, for the time left (0: not counted)
 
 
 @contextlib.contextmanager
@@ -71,10 +75,12 @@ def output_to(path):
 
 
 def _run_logged(function, args, log, env):
+    """(function's result, wall-clock start, end) in the worker."""
     os.environ.update(env)  # a fresh process: TensorFlow has not started yet
+    started = time.time()
     with output_to(log):
         try:
-            return function(*args)
+            return function(*args), started, time.time()
         except UserError:
             raise
         except BaseException:
@@ -83,13 +89,23 @@ def _run_logged(function, args, log, env):
 
 
 def last_step(log):
-    """'step N/M' from the last progress line of a log, or ''."""
+    """(N, M) from the last 'step N/M' or 'part N/M' line of a log, or None."""
     try:
         with open(log, errors="replace") as f:
             found = STEP_LINE.findall(f.read()[-4000:])
     except OSError:
-        return ""
-    return f"step {found[-1][0]}/{found[-1][1]}" if found else ""
+        return None
+    return (int(found[-1][0]), int(found[-1][1])) if found else None
+
+
+def work_done(jobs, finished, running):
+    """Work of the finished jobs plus each running job's share by its last step line."""
+    done = sum(job.work for job in jobs if job.name in finished)
+    for job in running:
+        step = last_step(job.log)
+        if step and step[1]:
+            done += job.work * min(step[0] / step[1], 1.0)
+    return done
 
 
 def started_since(log, when):
@@ -109,13 +125,16 @@ def tail(log, lines=12):
         return ""
 
 
-def run_jobs(jobs, workers):
+def run_jobs(jobs, workers, timings=None, clock=time.perf_counter):
     """Runs the Jobs, at most `workers` at a time, each in a process of its own. Prints a line
-    when each ends and, every PROGRESS_SECONDS, where the running ones are. Returns their
-    results in order. A failing job stops the rest: its error is raised as one line naming
-    its log, whose end is printed first."""
+    when each ends and, every PROGRESS_SECONDS, where the running ones are and (once it can
+    be measured) the time left. Returns their results in order; `timings`, a dict, receives
+    {job name: (start, end)} in minutes from the call. A failing job stops the rest: its
+    error is raised as one line naming its log, whose end is printed first."""
     if not jobs:
         return []
+    eta = Eta(sum(job.work for job in jobs), clock)
+    origin = time.time()
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: TensorFlow starts there
     results, futures, waiting = {}, {}, list(jobs)
     with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context,
@@ -139,14 +158,22 @@ def run_jobs(jobs, workers):
                         print(tail(job.log), file=sys.stderr)
                         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
                         raise UserError(f"{job.name} failed: {reason} (its log: {job.log})") from None
-                    results[job.name] = future.result()
+                    results[job.name], began, ended = future.result()
+                    if timings is not None:
+                        timings[job.name] = ((began - origin) / 60, (ended - origin) / 60)
                     print(f"  {job.name}: done ({(time.perf_counter() - started) / 60:.1f} min; log {job.log})",
                           flush=True)
                 submit_ready()
-                running = [f"{job.name} {last_step(job.log)}".strip() for future, job in futures.items()
+                running = [job for future, job in futures.items()
                            if future.running() and started_since(job.log, started)]
+                eta.update(work_done(jobs, results, running))
+                left = eta.seconds_left()
                 if running and not done:
-                    print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(running), flush=True)
+                    steps = [f"{job.name} {'step %d/%d' % last_step(job.log) if last_step(job.log) else ''}".strip()
+                             for job in running]
+                    print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(steps)
+                          + ("" if left is None else f"; about {left / 60:.1f} min left at this machine's speed"),
+                          flush=True)
         except BaseException:
             for future in futures:
                 future.cancel()

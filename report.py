@@ -194,6 +194,8 @@ def write_table(settings, path, methods, values, per_seed, truth, consistency, r
                   f"from the map vs {decoupling['structure_from_z']:.5f} from z."]
     if study:
         lines += encoder_table(settings, study)
+    if run.get("phases"):
+        lines += [""] + time_lines(run)
     lines += ["", "Figures: `figures/fills_<mask>.png` (truth, damaged, each method's fill after blending, the mean "
               "face's), `figures/sample_<method>.png` (samples of the model each method is evaluated with), "
               "`figures/same_k_diff_z.png`, `figures/same_z_diff_k.png`; completions in "
@@ -203,6 +205,20 @@ def write_table(settings, path, methods, values, per_seed, truth, consistency, r
         with open(tmp, "w") as f:
             f.write(text)
     return text
+
+
+def time_lines(run):
+    """Where a run's time went: its phases and, within training and evaluation, each job
+    (start and end, minutes from that phase's start; a training's milliseconds a step)."""
+    lines = ["## Where the time went", "", f"On {machine()}, {run['minutes']:.1f} min in all:", "",
+             "| phase or job | minutes | from - to | ms a step |", "|---|---|---|---|"]
+    for name, minutes in run.get("phases", []):
+        lines.append(f"| {name} | {minutes:.1f} | | |")
+        if name.startswith("training and evaluat") or name.startswith("evaluating"):
+            for job, start, end, ms in run.get("jobs", []):
+                lines.append(f"| - {job} | {end - start:.1f} | {start:.1f} - {end:.1f} | "
+                             + ("" if ms is None else f"{ms:.0f}") + " |")
+    return lines
 
 
 def encoder_table(settings, study):

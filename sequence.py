@@ -1,7 +1,7 @@
 """Inpaint face videos frame by frame so the fills do not flicker (beyond the paper's pseudo-sequences).
 
     python sequence.py --synthetic_video 8 --study            # every method on built-in clips (README table)
-    python sequence.py --video face.mp4 --maskType moving --checkpoint_dir checkpoints
+    python sequence.py --video face.mp4 --maskType moving                 # the shipped 64x64 real-face model
     python sequence.py --video frames/ --mask_video holes/ --temporal smooth
 
 Frames come from --video (a video file imageio reads, or a folder of frames) or from
@@ -25,8 +25,8 @@ run goes on from the frame it was on when the same command is run again.
 import argparse
 import os
 
-from configs import (CONFIG_NAME, MASK_TYPES, TEMPORAL_METHODS, SearchConfig, add_blend_flag, add_generator_flag,
-                     pick)
+from configs import (CONFIG_NAME, MASK_TYPES, SHIPPED_MODEL, TEMPORAL_METHODS, SearchConfig, add_blend_flag,
+                     add_generator_flag, pick)
 from utils import UserError, run_cli
 
 SYNTHETIC_FRAMES = 32
@@ -49,8 +49,9 @@ def parse_args(argv=None):
                    help="holes of --video: a video or folder of masks at its size, white = keep, black = fill")
     p.add_argument("--predictor", default=None, help="landmark model for --video (default: installed)")
     p.add_argument("--checkpoint_dir", default=None,
-                   help="the trained GAN (default: checkpoints; with --synthetic_video and no model there, "
-                        "experiments.py's conditioned model in --results, trained first if it is missing)")
+                   help="the trained GAN; default for --video: the real-face model that ships in "
+                        "models/celeba64/conditioned; for --synthetic_video: checkpoints if it holds a model, else "
+                        "experiments.py's conditioned model in --results, trained first if it is missing")
     p.add_argument("--results", default="results", help="experiments.py's results folder")
     p.add_argument("--temporal", default="warm", choices=TEMPORAL_METHODS,
                    help="independent: every frame from a random start; warm: from the last frame's z; smooth: warm "
@@ -85,14 +86,17 @@ def check_args(args):
 
 
 def find_model(args):
-    """(checkpoint folder, first-frame search steps): --checkpoint_dir as given; else
-    checkpoints/ if it holds a model; else, for synthetic clips, experiments.py's
-    conditioned model (trained now if missing, its encoder too for --study), searched with
-    the steps experiments.py evaluated it with."""
+    """(checkpoint folder, first-frame search steps): --checkpoint_dir as given; else for a
+    video the real-face model that ships (configs.SHIPPED_MODEL); for synthetic clips
+    checkpoints/ if it holds a model, else experiments.py's conditioned model (trained now
+    if missing, its encoder too for --study), searched with the steps experiments.py
+    evaluated it with."""
     default_steps = args.nIter or SearchConfig().nIter
     if args.checkpoint_dir:
         return args.checkpoint_dir, default_steps
-    if os.path.exists(os.path.join("checkpoints", CONFIG_NAME)) or not args.synthetic_video:
+    if args.video:
+        return SHIPPED_MODEL, default_steps
+    if os.path.exists(os.path.join("checkpoints", CONFIG_NAME)):
         return "checkpoints", default_steps
     import comparison
     print(f"no model in checkpoints/: using experiments.py's conditioned model in {args.results} "

@@ -36,6 +36,7 @@ def main(args):
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)
+    args.checkpoint_dir = args.checkpoint_dir or "checkpoints"
     gan = load_model(args.checkpoint_dir, args.output_size, args.precision, args.generator)
     evaluation.check_consistency_batch(args.batch_size, args.masks_per_subject)
     search = LatentSearch(gan, pick(SearchConfig, vars(args)))

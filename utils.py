@@ -129,25 +129,45 @@ def save_mp4(path, frames, fps=8):
 
 
 class Progress:
-    """Stages with rough relative costs; prints elapsed time and an estimate of what is left,
-    rescaled by how long the finished stages really took."""
+    """Stages of a command: prints each stage's start with the time elapsed, and keeps how
+    long each took (`phases`, minutes) for the run's record. It makes no guess of the time
+    left: that comes from measured speed (Eta), where a stage can measure it."""
 
     def __init__(self, stages):
         self.stages, self.done, self.start = stages, 0, time.perf_counter()
-        self.spent_units = 0.0
+        self.phases, self.began = [], None
 
     def begin(self, name):
-        elapsed = time.perf_counter() - self.start
-        total_units = sum(cost for _, cost in self.stages)
-        left = ""
-        if self.spent_units:
-            rate = elapsed / self.spent_units
-            left = f", about {rate * (total_units - self.spent_units) / 60:.1f} min left"
-        print(f"\n=== [{self.done + 1}/{len(self.stages)}] {name} ({elapsed / 60:.1f} min elapsed{left})", flush=True)
+        self.began, self.name = time.perf_counter(), name
+        print(f"\n=== [{self.done + 1}/{len(self.stages)}] {name} ({(self.began - self.start) / 60:.1f} min elapsed)",
+              flush=True)
 
     def end(self):
-        self.spent_units += self.stages[self.done][1]
+        self.phases.append((self.name, (time.perf_counter() - self.began) / 60))
         self.done += 1
 
     def minutes(self):
         return (time.perf_counter() - self.start) / 60
+
+
+class Eta:
+    """Time left from the speed measured on this machine: work done (in any unit: steps,
+    FLOPs) read against a clock, the rate taken from the first report of work done onwards,
+    so that start-up (processes starting, TensorFlow tracing) is not taken for slowness."""
+
+    def __init__(self, total, clock=time.perf_counter):
+        self.total, self.clock = float(total), clock
+        self.first = self.last = None
+
+    def update(self, done):
+        now = self.clock()
+        if self.first is None and done > 0:
+            self.first = (now, done)
+        self.last = (now, done)
+
+    def seconds_left(self):
+        """Seconds to finish at the rate measured so far, or None before it can be measured."""
+        if self.first is None or self.last[0] <= self.first[0] or self.last[1] <= self.first[1]:
+            return None
+        rate = (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
+        return max(self.total - self.last[1], 0.0) / rate

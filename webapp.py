@@ -1,7 +1,9 @@
 """The inpainting page's server side (app.py): sessions, and the handlers the page calls.
 
 Each browser tab is a session with its own face, landmarks, mask and search; handlers
-take and return JSON, images as PNG data URLs. The work is the library's: faces from the
+take and return JSON, images as PNG data URLs. A face from a photo (an upload, or the
+astronaut photo that scikit-image ships) keeps its photo and face box, and each fill is
+pasted back into the whole photo as complete.py --image does (photo.paste_face). The work is the library's: faces from the
 synthetic generator or dlib (photo.py's rule for which face), masks from masks.py, the
 keypoint map from keypoints.py, expressions from synthetic.express, the latent search
 (inpaint.LatentSearch) and Poisson blending (blend.py). A search runs in its own thread and
@@ -26,12 +28,13 @@ from faces import Skip, crop_face, load_rgb
 from inpaint import LatentSearch, composite, random_starts
 from keypoints import JAW_POINTS, REGIONS, draw_keypoint_map
 from metrics import psnr
-from photo import the_face
+from photo import mask_on_box, paste_face, the_face
 from synthetic import express, synthetic_face
 from utils import UserError, from_uint8, to_uint8
 
 TEST_FACES = 8           # built-in faces: synthetic test faces (seed 1, as experiments.py's)
 TEST_SEED = 1
+ASTRONAUT = TEST_FACES   # and, where scikit-image is installed, its astronaut photo (a real face)
 MAX_UPLOAD_BYTES = 20 << 20
 MAX_PHOTO_SIDE = 1600    # larger photos are shrunk before dlib looks at them
 MAX_STEPS = 5000
@@ -109,9 +112,11 @@ class Session:
         self.mask = np.ones((size, size), np.float32)
         self.run = None  # the current or last search: a dict the search thread fills
         self.source = None
+        self.photo = self.box = None  # a face from a photo: the photo and the face's box in it
 
-    def set_face(self, image, landmarks, source, truth=None):
+    def set_face(self, image, landmarks, source, truth=None, photo=None, box=None):
         self.face, self.truth, self.source = image, truth, source
+        self.photo, self.box = photo, box
         self.base = self.original = np.asarray(landmarks, np.float64)
         self.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
         self.points = self.base.copy()
@@ -151,7 +156,9 @@ class App:
             self.sessions[session_id] = Session(self.size)
             while len(self.sessions) > MAX_SESSIONS:  # the oldest tab's state goes first
                 self.sessions.pop(next(iter(self.sessions)))
-        return {"session": session_id, "size": self.size, "faces": TEST_FACES, "masks": list(MASK_TYPES),
+        faces = [f"synthetic test face {i}" for i in range(TEST_FACES)] + \
+            ["astronaut photo (scikit-image)"] * (astronaut_photo() is not None)
+        return {"session": session_id, "size": self.size, "faces": faces, "masks": list(MASK_TYPES),
                 "groups": GROUPS, "models": [m.name for m in self.models], "max_steps": MAX_STEPS}
 
     def session(self, request):
@@ -165,8 +172,11 @@ class App:
     def pick_face(self, request):
         session = self.session(request)
         index = int(request.get("index", 0))
-        if not 0 <= index < TEST_FACES:
-            raise PageError(f"there are {TEST_FACES} built-in faces: pick 0 to {TEST_FACES - 1}")
+        count = TEST_FACES + (astronaut_photo() is not None)
+        if not 0 <= index < count:
+            raise PageError(f"there are {count} built-in faces: pick 0 to {count - 1}")
+        if index == ASTRONAUT:
+            return self.use_photo(session, astronaut_photo(), "astronaut photo (scikit-image)")
         image, _, landmarks = synthetic_face(TEST_SEED, index, self.size)
         with session.lock:
             session.set_face(image, landmarks, f"built-in test face {index}", truth=image)
@@ -197,6 +207,11 @@ class App:
         if scale < 1:
             photo = np.asarray(Image.fromarray(photo).resize(
                 (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.LANCZOS))
+        return self.use_photo(session, photo, name)
+
+    def use_photo(self, session, photo, name):
+        """The largest usable face of a uint8 photo (dlib) becomes the session's face; the
+        photo and the box are kept to paste the fill back."""
         finder = self.finder()
         try:
             box = the_face(finder.boxes(photo), photo.shape[1], photo.shape[0], name, ": upload a photo with a "
@@ -205,7 +220,7 @@ class App:
             raise PageError(str(error))
         face = crop_face(photo, box, finder.landmarks_in_box(photo, box), self.size, name)
         with session.lock:
-            session.set_face(face.image, face.landmarks, name)
+            session.set_face(face.image, face.landmarks, name, photo=photo, box=face.box)
             return session.view()
 
     def finder(self):
@@ -278,7 +293,7 @@ class App:
             # The run keeps its own inputs: the downloads describe this run, whatever is edited after it.
             inputs = {"face": session.face.copy(), "keypoint_map": session.keypoint_map(), "mask": session.mask.copy(),
                       "truth": session.truth, "points": session.points.tolist(), "expression": dict(session.expression),
-                      "source": session.source}
+                      "source": session.source, "photo": session.photo, "box": session.box}
             state = {"steps": steps, "every": max(1, every), "seed": seed, "done": False, "stop": False,
                      "error": None, "inputs": inputs,
                      "models": {m.name: {"step": 0, "status": "waiting"} for m in self.models}}
@@ -337,6 +352,9 @@ class App:
                 blended = to_uint8(poisson_blend(x, generated, mask[None]))[0]
                 report = {**report, "status": "stopped" if state["stop"] else "done", "blended": png(blended),
                           "blended_array": blended}
+                if inputs["photo"] is not None:
+                    whole = pasted_back(inputs["photo"], inputs["box"], blended, mask)
+                    report.update(photo=png(shown_photo(whole)), photo_array=whole)
                 if truth is not None:
                     report.update(psnr_before=float(psnr(from_uint8(fill[None]), from_uint8(truth[None]))[0]),
                                   psnr_after=float(psnr(from_uint8(blended[None]), from_uint8(truth[None]))[0]))
@@ -368,8 +386,9 @@ class App:
     # --- output ---------------------------------------------------------------------
     def download(self, request):
         """(bytes, content type, file name) of `what`: inpainted (the first model's blended
-        fill), mask, map, or settings (a zip with the run's face, map and mask as a test pair
-        and the complete.py command that reproduces the inpainting)."""
+        fill), photo (a photo's face with that fill pasted back, the whole photo), mask, map,
+        or settings (a zip with the run's face, map and mask as a test pair and the
+        complete.py command that reproduces the inpainting)."""
         session = self.session(request)
         what = request.get("what")
         with session.lock:
@@ -380,12 +399,17 @@ class App:
             if what == "map":
                 return encode_png(session.keypoint_map()), "image/png", "keypoint_map.png"
             run = session.run
-        if what not in ("inpainted", "settings"):
-            raise PageError(f"unknown download {what}: use inpainted, mask, map or settings")
+        if what not in ("inpainted", "photo", "settings"):
+            raise PageError(f"unknown download {what}: use inpainted, photo, mask, map or settings")
         if run is None or not run["done"] or "blended_array" not in run["models"][self.models[0].name]:
             raise PageError("run a search on this face first")
         if what == "inpainted":
             return encode_png(run["models"][self.models[0].name]["blended_array"]), "image/png", "inpainted.png"
+        if what == "photo":
+            if run["inputs"]["photo"] is None:
+                raise PageError("this face is not from a photo: upload one (or pick the astronaut) to get the whole "
+                                "photo back")
+            return encode_png(run["models"][self.models[0].name]["photo_array"]), "image/png", "inpainted_photo.png"
         return self._settings_zip(run), "application/zip", "inpainting_settings.zip"
 
     def _settings_zip(self, run):
@@ -423,6 +447,34 @@ class App:
             return 400, {"error": f"a malformed request ({type(error).__name__}: {error}): reload the page"}
         except Exception as error:  # one line on the page; the server goes on
             return 500, {"error": f"the server failed on this request ({type(error).__name__}: {error})"}
+
+
+def astronaut_photo():
+    """scikit-image's astronaut photo (uint8 [512, 512, 3], public domain), or None where
+    scikit-image is not installed."""
+    try:
+        from skimage import data
+    except ImportError:
+        return None
+    return np.asarray(data.astronaut(), np.uint8)
+
+
+def pasted_back(photo, box, blended, crop_mask):
+    """The photo with the face's hole (crop_mask 0, face-crop pixels) filled from the
+    blended crop resized onto the box; every other pixel as it was."""
+    photo_mask = mask_on_box(crop_mask, box, *photo.shape[:2])
+    return paste_face(photo, from_uint8(blended), box, photo_mask)
+
+
+SHOWN_PHOTO_SIDE = 480  # the page shows the whole photo at most this large (the download is full size)
+
+
+def shown_photo(photo):
+    scale = SHOWN_PHOTO_SIDE / max(photo.shape[:2])
+    if scale >= 1:
+        return photo
+    size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
+    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
 
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")

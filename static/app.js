@@ -29,7 +29,8 @@ function clearMask() {
 function scale() { return VIEW / state.size; }
 
 function draw() {
-  ctx.imageSmoothingEnabled = false;
+  ctx.imageSmoothingEnabled = true;  // the face drawn large and smooth, not in blocks of its pixels
+  ctx.imageSmoothingQuality = "high";
   ctx.clearRect(0, 0, VIEW, VIEW);
   if (state.faceImage) ctx.drawImage(state.faceImage, 0, 0, VIEW, VIEW);
   const mask = maskCtx.getImageData(0, 0, VIEW, VIEW);
@@ -169,9 +170,11 @@ function resultHtml(name, r) {
     `step ${r.step}: loss ${r.loss.toFixed(1)} (context ${r.context.toFixed(1)}, prior ${r.prior.toFixed(2)})`;
   const psnr = r.psnr_after === undefined ? "" :
     `<div>PSNR against the face: ${r.psnr_before.toFixed(2)} dB before blending, ${r.psnr_after.toFixed(2)} after</div>`;
+  const photo = r.photo ? `<figure><img class="photo" alt="the whole photo, the fill pasted back" ` +
+    `src="${r.photo}"><figcaption>the whole photo, the fill pasted back</figcaption></figure>` : "";
   return `<div class="result"><div><b>${name}</b>: ${r.status}</div>${figure(r.generated, "G(z)")}` +
     `${figure(r.fill, "fill, before blending")}${figure(r.blended, "after Poisson blending")}` +
-    `<div>${losses}</div>${psnr}</div>`;
+    `<div>${losses}</div>${psnr}${photo}</div>`;
 }
 
 async function poll() {
@@ -213,7 +216,7 @@ function download(what) {
 async function start() {
   const info = await call("session", {});
   Object.assign(state, { session: info.session, size: info.size, groups: info.groups, models: info.models });
-  for (let i = 0; i < info.faces; i++) $("face-select").add(new Option(`test face ${i}`, i));
+  info.faces.forEach((name, i) => $("face-select").add(new Option(name, i)));
   for (const m of info.masks.filter((m) => m !== "full")) $("mask-type").add(new Option(m, m));
   $("steps").max = info.max_steps;
   clearMask();
@@ -233,7 +236,7 @@ async function start() {
   $("run").onclick = () => run().catch(() => {});
   $("stop").onclick = () => call("stop", {}).catch(() => {});
   $("reseed").onclick = () => { $("seed").value = Number($("seed").value) + 1; run().catch(() => {}); };
-  for (const what of ["inpainted", "mask", "map", "settings"]) $(`download-${what}`).onclick = download(what);
+  for (const what of ["inpainted", "photo", "mask", "map", "settings"]) $(`download-${what}`).onclick = download(what);
   $("status").textContent = "ready";
 }
 

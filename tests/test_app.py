@@ -119,6 +119,7 @@ def test_the_search_fills_only_the_hole_and_settings_reproduce_it(page_app, tiny
 def test_app_flags_have_defaults():
     args = app.parse_args([])
     assert (args.host, args.port, args.checkpoint_dir, args.generator) == ("127.0.0.1", 7860, None, "average")
+    assert not hasattr(args, "results")  # the page uses the shipped real-face model, not experiments.py's
 
 
 def chromium():
@@ -212,3 +213,82 @@ def test_downloads_describe_the_run_and_stop_acts_at_once(page_app):
         page_app.download({"session": session, "what": "inpainted"})
     status, answer = page_app.handle("upload", {"session": session, "data": 5})
     assert status == 400 and "\n" not in answer["error"]
+
+
+def test_a_photo_fill_is_pasted_back_into_the_whole_photo(page_app):
+    pytest.importorskip("dlib")
+    skimage_data = pytest.importorskip("skimage.data")
+    info = page_app.new_session()
+    session, index = info["session"], info["faces"].index("astronaut photo (scikit-image)")
+    view = page_app.pick_face({"session": session, "index": index})
+    assert len(view["points"]) == 68
+    with pytest.raises(webapp.PageError, match="run a search"):
+        page_app.download({"session": session, "what": "photo"})
+    page_app.mask_of_type({"session": session, "type": "center"})
+    page_app.run({"session": session, "steps": 3, "every": 3})
+    report = wait_done(page_app, session)["models"]["model"]
+    assert report["photo"].startswith("data:image/png")
+    body, kind, name = page_app.download({"session": session, "what": "photo"})
+    whole, photo = np.asarray(Image.open(io.BytesIO(body))), skimage_data.astronaut()
+    assert (kind, name, whole.shape) == ("image/png", "inpainted_photo.png", photo.shape)  # full size
+    left, top, right, bottom = page_app.session({"session": session}).box
+    changed = np.argwhere((whole != photo).any(axis=-1))
+    assert len(changed) > 50  # the hole was filled ...
+    assert (changed[:, 0] >= top).all() and (changed[:, 0] < bottom).all()  # ... inside the face box only,
+    assert (changed[:, 1] >= left).all() and (changed[:, 1] < right).all()
+    inner = whole[top:bottom, left:right][: (bottom - top) // 8]  # and not in the box's known rim
+    assert np.array_equal(inner, photo[top:bottom, left:right][: (bottom - top) // 8])
+    page_app.pick_face({"session": session, "index": 0})  # a synthetic face has no photo to paste into
+    page_app.mask_of_type({"session": session, "type": "center"})
+    page_app.run({"session": session, "steps": 2, "every": 2})
+    wait_done(page_app, session)
+    with pytest.raises(webapp.PageError, match="not from a photo"):
+        page_app.download({"session": session, "what": "photo"})
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true" and not chromium(), reason="needs Debian's chromium (CI has it)")
+def test_a_photo_upload_in_a_real_browser_with_the_shipped_model(tmp_path):
+    """The default page (the shipped 64x64 real-face model): upload a portrait, apply a center
+    hole, run 300 steps, and get back the whole photo, its hole filled and nothing else changed."""
+    pytest.importorskip("dlib")
+    skimage_data = pytest.importorskip("skimage.data")
+    from playwright.sync_api import sync_playwright
+    from configs import SHIPPED_MODEL
+    photo = skimage_data.astronaut()
+    Image.fromarray(photo).save(tmp_path / "portrait.png")
+    page_app = webapp.App([webapp.Model.of(load_model(SHIPPED_MODEL), SHIPPED_MODEL)])
+    assert page_app.size == 64
+    server = webapp.make_server(page_app, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1250})
+            page.goto(url)
+            page.wait_for_function("document.getElementById('status').textContent === 'ready'")
+            page.set_input_files("#upload", str(tmp_path / "portrait.png"))
+            page.wait_for_function("window.appState.hasFace")
+            page.select_option("#mask-type", "center")
+            page.click("#apply-mask")
+            page.fill("#steps", "300")
+            page.fill("#every", "50")
+            page.click("#run")
+            page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=120_000)
+            page.wait_for_selector("img.photo")
+            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+            session = page.evaluate("window.appState.session")
+            whole = np.asarray(Image.open(io.BytesIO(
+                page.request.get(f"{url}api/download?session={session}&what=photo").body())))
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert whole.shape == photo.shape
+    changed = (whole != photo).any(axis=-1)
+    assert 200 < changed.sum() < 0.1 * changed.size
+    left, top, right, bottom = page_app.sessions[session].box
+    assert not changed[:top].any() and not changed[bottom:].any()
+    assert not changed[:, :left].any() and not changed[:, right:].any()
+    if os.environ.get("APP_SCREENSHOT"):
+        shutil.copy(tmp_path / "page.png", os.environ["APP_SCREENSHOT"])

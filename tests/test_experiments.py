@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import pytest
@@ -126,3 +127,26 @@ def test_the_search_keeps_its_own_optimiser_settings():
     assert (config.beta1, config.lr, config.beta2, config.eps) == (defaults.beta1, defaults.lr, defaults.beta2,
                                                                    defaults.eps)
     assert (config.nIter, config.lam, config.seed, config.batch_size) == (9, 0.2, 4, 256)
+
+
+def test_exported_models_are_evaluated_again_without_training(tmp_path):
+    """--export writes what --models reads; evaluating the exported models on the same test
+    faces gives the same numbers as the run that trained them, and trains nothing."""
+    search = ["--test_faces", "6", "--nIter", "2", "--search_batch", "16", "--temporal_subjects", "2", "--jobs", "2"]
+    trained = experiments.main(experiments.parse_args(search + [
+        "--results", str(tmp_path / "trained"), "--train_faces", "40", "--output_size", "32", "--gf_dim", "4",
+        "--df_dim", "4", "--batch_size", "8", "--train_steps", "3", "--export", str(tmp_path / "models")]))
+    models = tmp_path / "models"
+    assert sorted(os.listdir(models)) == ["conditioned", "dcgan", "mean_face.npy", "training.json"]
+    assert json.load(open(models / "training.json"))["steps"] == {"conditioned": 3, "dcgan": 3}
+    again = experiments.main(experiments.parse_args(search + [
+        "--results", str(tmp_path / "again"), "--models", str(models),
+        "--test_dir", str(tmp_path / "trained" / "data" / "test_images")]))
+    for key in ("conditioned", "dip", "mean_face"):
+        for mask in ("center", "left"):
+            assert again["after"][key][mask]["mean"] == pytest.approx(trained["after"][key][mask]["mean"], abs=1e-4)
+    assert not (tmp_path / "again" / "runs" / "conditioned" / "seed0" / "checkpoints").exists()
+    table = (tmp_path / "again" / "results.md").read_text()
+    assert "Settings: 3 training steps at batch 8" in table and "gf_dim 4, df_dim 4" in table
+    with pytest.raises(UserError, match="pass --test_dir"):
+        experiments.main(experiments.parse_args(["--models", str(models), "--results", str(tmp_path / "x")]))

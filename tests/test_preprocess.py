@@ -244,3 +244,30 @@ def test_throughput_separates_start_up_from_steady_state(tmp_path):
     assert 0 <= start_up < 5 and steady > 1  # faces per second once the first one is out
     few = preprocess_train_images.main(preprocess_train_images.parse_args(synthetic_args(tmp_path / "few", 3)))
     assert few.throughput is None  # too few results to tell a steady state
+
+
+def test_a_split_by_identity_keeps_each_person_in_one_split(tmp_path):
+    import split_identities
+    from identities import SPLITS
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    lines = ["image identity"]  # CelebA's header line
+    for i in range(1, 121):
+        Image.new("RGB", (40, 40), (i, 0, 0)).save(photos / f"{i:06d}.png")
+        lines.append(f"{i:06d}.png {i % 40}")  # 40 people, 3 photos each
+    Image.new("RGB", (40, 40)).save(photos / "stranger.png")  # not in the identity file
+    (tmp_path / "identity.txt").write_text("\n".join(lines) + "\n")
+    argv = ["--input_dir", str(photos), "--identities", str(tmp_path / "identity.txt"),
+            "--output_dir", str(tmp_path / "split"), "--val_fraction", "0.2", "--test_fraction", "0.2"]
+    counts = split_identities.main(split_identities.parse_args(argv))
+    assert counts["no identity"] == 1 and sum(counts[s] for s in SPLITS) == 120
+    person = dict(line.split() for line in lines[1:])
+    people = {s: {person[n] for n in os.listdir(tmp_path / "split" / s / "images")} for s in SPLITS}
+    assert all(people[s] for s in SPLITS)  # each split has someone at these fractions
+    assert not (people["train"] & people["test"]) and not (people["train"] & people["val"])
+    assert not (people["val"] & people["test"])
+    link = next((tmp_path / "split" / "test" / "images").iterdir())
+    assert link.is_symlink() and np.asarray(Image.open(link)).shape == (40, 40, 3)  # the photo, not a copy
+    assert split_identities.main(split_identities.parse_args(argv)) == counts  # again: the same split
+    with pytest.raises(UserError, match="identity file .* not found"):
+        split_identities.main(split_identities.parse_args(argv[:2] + ["--identities", "missing.txt"]))

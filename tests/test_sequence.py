@@ -224,7 +224,7 @@ def test_an_interrupted_sequence_run_resumes(tiny_model, tmp_path, monkeypatch, 
 def test_with_no_model_given_synthetic_clips_use_the_experiments_model(tiny_model, tmp_path, monkeypatch):
     import comparison
     import sequence
-    from configs import ComparisonConfig, SearchConfig
+    from configs import SHIPPED_MODEL, ComparisonConfig, SearchConfig
     calls = []
 
     def conditioned_model(results, encoder=False):  # stands in for training it (minutes)
@@ -236,7 +236,7 @@ def test_with_no_model_given_synthetic_clips_use_the_experiments_model(tiny_mode
     assert sequence.find_model(study) == (tiny_model[0], 5) and calls == [("res", True)]
     assert sequence.find_model(sequence.parse_args(["--synthetic_video", "2", "--nIter", "7"])) == (tiny_model[0], 7)
     assert calls[-1] == ("results", False)
-    assert sequence.find_model(sequence.parse_args(["--video", "v.mp4"])) == ("checkpoints", SearchConfig().nIter)
+    assert sequence.find_model(sequence.parse_args(["--video", "v.mp4"])) == (SHIPPED_MODEL, SearchConfig().nIter)
     given = sequence.parse_args(["--synthetic_video", "2", "--checkpoint_dir", "mine"])
     assert sequence.find_model(given) == ("mine", SearchConfig().nIter) and len(calls) == 2
 
