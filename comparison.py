@@ -162,7 +162,7 @@ def train_and_evaluate(config, records, test_dir):
                 os.path.join(run, f"evaluate{i}.log"), env=ONE_OP_AT_A_TIME, after=training and training.name,
                 work=job_work(config, key, seed, faces, half))
             for i, half in enumerate(halves)]
-    trained = f"the models in {config.models}" if config.models else \
+    trained = f"the models in {config.models} on" if config.models else \
         f"{len(runs)} GANs, {config.train_steps} training steps each, then"
     print(f"{trained} the test faces under "
           f"{config.masks} and consistency under 8 {config.temporal_mask} masks per face, {config.nIter} search steps; "

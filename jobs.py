@@ -37,7 +37,7 @@ ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1",
 # with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time.
 ONE_OP_AT_A_TIME = dict(ONE_THREAD, TF_NUM_INTEROP_THREADS="1")
 PROGRESS_SECONDS = 20
-STEP_LINE = re.compile(r"(?:step|part) (\d+)/(\d+)")
+STEP_LINE = re.compile(r"(step|part) (\d+)/(\d+)")
 
 
 @dataclasses.dataclass
@@ -89,13 +89,13 @@ def _run_logged(function, args, log, env):
 
 
 def last_step(log):
-    """(N, M) from the last 'step N/M' or 'part N/M' line of a log, or None."""
+    """(word, N, M) from the last 'step N/M' or 'part N/M' line of a log, or None."""
     try:
         with open(log, errors="replace") as f:
             found = STEP_LINE.findall(f.read()[-4000:])
     except OSError:
         return None
-    return (int(found[-1][0]), int(found[-1][1])) if found else None
+    return (found[-1][0], int(found[-1][1]), int(found[-1][2])) if found else None
 
 
 def work_done(jobs, finished, running):
@@ -103,8 +103,8 @@ def work_done(jobs, finished, running):
     done = sum(job.work for job in jobs if job.name in finished)
     for job in running:
         step = last_step(job.log)
-        if step and step[1]:
-            done += job.work * min(step[0] / step[1], 1.0)
+        if step and step[2]:
+            done += job.work * min(step[1] / step[2], 1.0)
     return done
 
 
@@ -169,7 +169,7 @@ def run_jobs(jobs, workers, timings=None, clock=time.perf_counter):
                 eta.update(work_done(jobs, results, running))
                 left = eta.seconds_left()
                 if running and not done:
-                    steps = [f"{job.name} {'step %d/%d' % last_step(job.log) if last_step(job.log) else ''}".strip()
+                    steps = [f"{job.name} {'%s %d/%d' % last_step(job.log) if last_step(job.log) else ''}".strip()
                              for job in running]
                     print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(steps)
                           + ("" if left is None else f"; about {left / 60:.1f} min left at this machine's speed"),
