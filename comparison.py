@@ -316,16 +316,15 @@ def export_models(config, records):
     """The first seed's trained models as inference needs them (inpaint.export_model: G's
     average and D, the config), one folder per method (configs.MODEL_FOLDERS), and the
     mean training face, into config.export. Returns {folder: trained steps}."""
+    import dataset
     from inpaint import export_model
-    from utils import save_npy
+    from utils import save_json, save_npy
     steps = {}
     for key, *_ in methods(config):
         folder = MODEL_FOLDERS[key]
         steps[folder] = export_model(checkpoint_dir(config, key, config.seed), os.path.join(config.export, folder),
                                      generator=generator_weights(config))
     save_npy(os.path.join(config.export, MEAN_FACE_FILE), training_mean_face(config, records).astype(np.float32))
-    import dataset
-    from utils import save_json
     trained = {k: getattr(config, k) for k in TRAINED_FIELDS}
     trained.update(train_records=f"{dataset.count_records(records)} faces of {os.path.basename(records.rstrip('/'))}",
                    steps=steps, seed=config.seed)

@@ -169,8 +169,8 @@ def run_jobs(jobs, workers, timings=None, clock=time.perf_counter):
                 eta.update(work_done(jobs, results, running))
                 left = eta.seconds_left()
                 if running and not done:
-                    steps = [f"{job.name} {'%s %d/%d' % last_step(job.log) if last_step(job.log) else ''}".strip()
-                             for job in running]
+                    steps = [f"{job.name} {'%s %d/%d' % step if step else ''}".strip()
+                             for job, step in ((job, last_step(job.log)) for job in running)]
                     print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(steps)
                           + ("" if left is None else f"; about {left / 60:.1f} min left at this machine's speed"),
                           flush=True)

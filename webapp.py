@@ -11,6 +11,7 @@ reports every few steps; other requests are served meanwhile. The models' search
 shared: one search at a time per model, the others wait in turn.
 """
 import base64
+import functools
 import io
 import json
 import os
@@ -449,6 +450,7 @@ class App:
             return 500, {"error": f"the server failed on this request ({type(error).__name__}: {error})"}
 
 
+@functools.lru_cache(maxsize=1)
 def astronaut_photo():
     """scikit-image's astronaut photo (uint8 [512, 512, 3], public domain), or None where
     scikit-image is not installed."""

@@ -1,6 +1,7 @@
 """The inpainting page: its handlers without a browser (bad uploads, sessions), and the
 whole page in headless Chromium (Debian's chromium, driven by Playwright)."""
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -126,10 +127,9 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(os.environ.get("CI") != "true" and not chromium(), reason="needs Debian's chromium (CI has it)")
-def test_the_page_in_a_real_browser(page_app, tmp_path):
-    """Load the page, pick a test face, paint a hole, drag a mouth landmark, run 5 search
-    steps and read back an inpainted image whose hole changed and whose known pixels did not."""
+@contextlib.contextmanager
+def page_in_chromium(page_app, viewport):
+    """(page, url): the app served on a free port and loaded in headless Chromium, ready."""
     from playwright.sync_api import sync_playwright
     server = webapp.make_server(page_app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -137,44 +137,52 @@ def test_the_page_in_a_real_browser(page_app, tmp_path):
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page = browser.new_page(viewport=viewport)
             page.goto(url)
             page.wait_for_function("document.getElementById('status').textContent === 'ready'")
-            page.select_option("#face-select", "3")
-            page.click("#load-face")
-            page.wait_for_function("window.appState.hasFace")
-            box = page.locator("#canvas").bounding_box()
-            page.mouse.move(box["x"] + 110, box["y"] + 150)
-            page.mouse.down()
-            for x in range(110, 220, 10):
-                page.mouse.move(box["x"] + x, box["y"] + 160)
-            page.mouse.up()
-            map_before = page.get_attribute("#map", "src")
-            page.check("#tool-landmarks")
-            lip = page.evaluate("window.appState.points[57]")  # the lower lip's middle
-            scale = 320 / 32
-            start = (box["x"] + (lip[0] + 0.5) * scale, box["y"] + (lip[1] + 0.5) * scale)
-            page.mouse.move(*start)
-            page.mouse.down()
-            page.mouse.move(start[0], start[1] + 30, steps=5)
-            page.mouse.up()
-            page.wait_for_function(f"document.getElementById('map').src !== {map_before!r}")
-            assert page.evaluate("window.appState.points[57][1]") > lip[1] + 2
-            page.fill("#steps", "5")
-            page.fill("#every", "1")
-            page.click("#run")
-            page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=60_000)
-            page.screenshot(path=str(tmp_path / "page.png"))
-            session = page.evaluate("window.appState.session")
-            answer = page.request.get(f"{url}api/download?session={session}&what=inpainted")
-            assert answer.ok
-            out = np.asarray(Image.open(io.BytesIO(answer.body())))
-            mask = np.asarray(Image.open(io.BytesIO(
-                page.request.get(f"{url}api/download?session={session}&what=mask").body()))) > 127
+            yield page, url
             browser.close()
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true" and not chromium(), reason="needs Debian's chromium (CI has it)")
+def test_the_page_in_a_real_browser(page_app, tmp_path):
+    """Load the page, pick a test face, paint a hole, drag a mouth landmark, run 5 search
+    steps and read back an inpainted image whose hole changed and whose known pixels did not."""
+    with page_in_chromium(page_app, {"width": 1280, "height": 1000}) as (page, url):
+        page.select_option("#face-select", "3")
+        page.click("#load-face")
+        page.wait_for_function("window.appState.hasFace")
+        box = page.locator("#canvas").bounding_box()
+        page.mouse.move(box["x"] + 110, box["y"] + 150)
+        page.mouse.down()
+        for x in range(110, 220, 10):
+            page.mouse.move(box["x"] + x, box["y"] + 160)
+        page.mouse.up()
+        map_before = page.get_attribute("#map", "src")
+        page.check("#tool-landmarks")
+        lip = page.evaluate("window.appState.points[57]")  # the lower lip's middle
+        scale = 320 / 32
+        start = (box["x"] + (lip[0] + 0.5) * scale, box["y"] + (lip[1] + 0.5) * scale)
+        page.mouse.move(*start)
+        page.mouse.down()
+        page.mouse.move(start[0], start[1] + 30, steps=5)
+        page.mouse.up()
+        page.wait_for_function(f"document.getElementById('map').src !== {map_before!r}")
+        assert page.evaluate("window.appState.points[57][1]") > lip[1] + 2
+        page.fill("#steps", "5")
+        page.fill("#every", "1")
+        page.click("#run")
+        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "page.png"))
+        session = page.evaluate("window.appState.session")
+        answer = page.request.get(f"{url}api/download?session={session}&what=inpainted")
+        assert answer.ok
+        out = np.asarray(Image.open(io.BytesIO(answer.body())))
+        mask = np.asarray(Image.open(io.BytesIO(
+            page.request.get(f"{url}api/download?session={session}&what=mask").body()))) > 127
     face = synthetic_face(webapp.TEST_SEED, 3, 32)[0]
     assert 20 < (~mask).sum() < 0.6 * mask.size  # the painted hole
     np.testing.assert_array_equal(out[mask], face[mask])
@@ -252,38 +260,25 @@ def test_a_photo_upload_in_a_real_browser_with_the_shipped_model(tmp_path):
     hole, run 300 steps, and get back the whole photo, its hole filled and nothing else changed."""
     pytest.importorskip("dlib")
     skimage_data = pytest.importorskip("skimage.data")
-    from playwright.sync_api import sync_playwright
     from configs import SHIPPED_MODEL
     photo = skimage_data.astronaut()
     Image.fromarray(photo).save(tmp_path / "portrait.png")
     page_app = webapp.App([webapp.Model.of(load_model(SHIPPED_MODEL), SHIPPED_MODEL)])
     assert page_app.size == 64
-    server = webapp.make_server(page_app, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1250})
-            page.goto(url)
-            page.wait_for_function("document.getElementById('status').textContent === 'ready'")
-            page.set_input_files("#upload", str(tmp_path / "portrait.png"))
-            page.wait_for_function("window.appState.hasFace")
-            page.select_option("#mask-type", "center")
-            page.click("#apply-mask")
-            page.fill("#steps", "300")
-            page.fill("#every", "50")
-            page.click("#run")
-            page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=120_000)
-            page.wait_for_selector("img.photo")
-            page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
-            session = page.evaluate("window.appState.session")
-            whole = np.asarray(Image.open(io.BytesIO(
-                page.request.get(f"{url}api/download?session={session}&what=photo").body())))
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with page_in_chromium(page_app, {"width": 1400, "height": 1250}) as (page, url):
+        page.set_input_files("#upload", str(tmp_path / "portrait.png"))
+        page.wait_for_function("window.appState.hasFace")
+        page.select_option("#mask-type", "center")
+        page.click("#apply-mask")
+        page.fill("#steps", "300")
+        page.fill("#every", "50")
+        page.click("#run")
+        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=120_000)
+        page.wait_for_selector("img.photo")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        session = page.evaluate("window.appState.session")
+        whole = np.asarray(Image.open(io.BytesIO(
+            page.request.get(f"{url}api/download?session={session}&what=photo").body())))
     assert whole.shape == photo.shape
     changed = (whole != photo).any(axis=-1)
     assert 200 < changed.sum() < 0.1 * changed.size
