@@ -14,7 +14,7 @@ import numpy as np
 
 from configs import (MEAN_FACE_FILE, MODEL_FOLDERS, ComparisonConfig, EncoderTrainConfig, ModelConfig, SearchConfig,
                      TrainConfig)
-from jobs import ONE_OP_AT_A_TIME, Job, run_jobs
+from jobs import ONE_OP_AT_A_TIME, YIELDING, Job, run_jobs
 from report import METHODS
 from utils import UserError
 
@@ -139,18 +139,20 @@ def evaluate(config, key, seed, test_dir, parts):
 
 
 CONSISTENCY = "consistency"
-EVALUATION_JOBS_PER_RUN = 2  # a run's evaluation in two halves: the cores stay busy when runs differ in cost
+# A run's evaluation in three jobs (of its five equal parts: 2, 2 and 1), so that the last
+# run's evaluation, which nothing else overlaps, keeps both cores busy to the end.
+EVALUATION_JOBS_PER_RUN = 3
 
 
 def train_and_evaluate(config, records, test_dir):
-    """Every method and training seed trained, then evaluated (in two halves, each as soon as
-    its run is trained), config.jobs jobs at a time. Returns where the time went: [(job,
-    start, end minutes from the start, training ms a step or None)]."""
+    """Every method and training seed trained, then evaluated (in EVALUATION_JOBS_PER_RUN
+    jobs, each as soon as its run is trained), config.jobs jobs at a time. Returns where
+    the time went: [(job, start, end minutes from the start, training ms a step or None)]."""
     import dataset
     faces = len(dataset.load_test_pairs(test_dir, config.output_size, config.test_faces)[0])
     runs = [(key, seed) for key, *_ in methods(config) for seed in seeds(config)]
     parts = config.masks.split(",") + [CONSISTENCY]
-    halves = [parts[i::EVALUATION_JOBS_PER_RUN] for i in range(EVALUATION_JOBS_PER_RUN)]
+    groups = [parts[i::EVALUATION_JOBS_PER_RUN] for i in range(EVALUATION_JOBS_PER_RUN)]
     jobs = []
     for key, seed in runs:
         run = run_dir(config, key, seed)
@@ -158,10 +160,10 @@ def train_and_evaluate(config, records, test_dir):
                                                   os.path.join(run, "train.log"),
                                                   work=job_work(config, key, seed, faces))
         jobs += [training] * (training is not None) + [
-            Job(f"evaluating {key} seed {seed} ({', '.join(half)})", evaluate, (config, key, seed, test_dir, half),
+            Job(f"evaluating {key} seed {seed} ({', '.join(group)})", evaluate, (config, key, seed, test_dir, group),
                 os.path.join(run, f"evaluate{i}.log"), env=ONE_OP_AT_A_TIME, after=training and training.name,
-                work=job_work(config, key, seed, faces, half))
-            for i, half in enumerate(halves)]
+                work=job_work(config, key, seed, faces, group), nice=YIELDING)
+            for i, group in enumerate(groups) if group]
     trained = f"the models in {config.models} on" if config.models else \
         f"{len(runs)} GANs, {config.train_steps} training steps each, then"
     print(f"{trained} the test faces under "

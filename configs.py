@@ -173,12 +173,12 @@ class ComparisonConfig:
     test_dir: str = None         # test pairs instead of synthetic test faces
     train_faces: int = 12000
     test_faces: int = 256
-    # The CPU recipe, chosen on data seed 10 (docs/results.md): sizes that fit minutes.
+    # The CPU recipe, chosen on data seed 10 (docs/results.md): sizes and steps that fit 8 minutes.
     output_size: int = 32
     gf_dim: int = 16
     df_dim: int = 32             # 2 x gf_dim: the paper's G:D parameter ratio at 32x32 (D has one conv fewer)
     batch_size: int = 16
-    train_steps: int = 6000
+    train_steps: int = 4000
     learning_rate: float = 0.0002
     beta1: float = 0.5
     ema_decay: float = 0.999     # 0: evaluate G's own weights

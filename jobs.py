@@ -36,6 +36,10 @@ ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1",
 # at once (G(z) moved by up to 0.04 between two identical searches with 2 inter-op threads,
 # with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time.
 ONE_OP_AT_A_TIME = dict(ONE_THREAD, TF_NUM_INTEROP_THREADS="1")
+# Training is the comparison's critical path: a job that runs while a longer training still
+# trains (an evaluation, say) yields the core to it when there are more jobs than cores.
+# Scheduling only: what a job computes does not depend on it.
+YIELDING = 10  # os.nice increment of such a job
 PROGRESS_SECONDS = 20
 STEP_LINE = re.compile(r"(step|part) (\d+)/(\d+)")
 
@@ -52,6 +56,7 @@ class Job:
     env: dict = dataclasses.field(default_factory=lambda: dict(ONE_THREAD))
     after: str = None
     work: float = 0.0  # how much work, for the time left (0: not counted)
+    nice: int = 0      # os.nice increment of its worker (YIELDING: gives way to the other jobs)
 
 
 @contextlib.contextmanager
@@ -74,9 +79,11 @@ def output_to(path):
                 os.close(copy)
 
 
-def _run_logged(function, args, log, env):
+def _run_logged(function, args, log, env, nice=0):
     """(function's result, wall-clock start, end) in the worker."""
     os.environ.update(env)  # a fresh process: TensorFlow has not started yet
+    if nice:
+        os.nice(nice)
     started = time.time()
     with output_to(log):
         try:
@@ -144,7 +151,7 @@ def run_jobs(jobs, workers, timings=None, clock=time.perf_counter):
         def submit_ready():
             for job in [j for j in waiting if j.after is None or j.after in results]:
                 waiting.remove(job)
-                futures[pool.submit(_run_logged, job.function, job.args, job.log, job.env)] = job
+                futures[pool.submit(_run_logged, job.function, job.args, job.log, job.env, job.nice)] = job
 
         submit_ready()
         try:

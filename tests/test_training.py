@@ -148,16 +148,19 @@ def _square(x):
     print(f"squaring {x}")
     if x < 0:
         raise UserError(f"no negative numbers ({x})")
-    return x * x, os.environ["TF_NUM_INTRAOP_THREADS"]
+    return x * x, os.environ["TF_NUM_INTRAOP_THREADS"], os.nice(0)
 
 
 def test_jobs_run_in_one_thread_workers_and_a_failure_names_its_log(tmp_path, capsys):
-    from jobs import ONE_OP_AT_A_TIME, Job, run_jobs
+    from jobs import ONE_OP_AT_A_TIME, YIELDING, Job, run_jobs
     logs = [str(tmp_path / f"job{i}.log") for i in range(3)]
     jobs = [Job("job 2", _square, (2,), logs[2], after="job 0"), Job("job 0", _square, (0,), logs[0]),
-            Job("job 1", _square, (1,), logs[1], env=ONE_OP_AT_A_TIME)]
+            Job("job 1", _square, (1,), logs[1], env=ONE_OP_AT_A_TIME, nice=YIELDING)]
     timings = {}
-    assert run_jobs(jobs, 2, timings) == [(4, "1"), (0, "1"), (1, "1")]  # in the order given, whatever ran first
+    ours = os.nice(0)
+    yielding = min(ours + YIELDING, 19)
+    # in the order given, whatever ran first; the yielding job at a lower priority, the others at ours
+    assert run_jobs(jobs, 2, timings) == [(4, "1", ours), (0, "1", ours), (1, "1", yielding)]
     assert set(timings) == {"job 0", "job 1", "job 2"}
     assert all(0 <= start <= end for start, end in timings.values())
     assert timings["job 2"][0] >= timings["job 0"][1]  # it waited for job 0
