@@ -2,6 +2,7 @@
 
     python bench/profile_step.py                         # the conditioned model, alone and beside a DCGAN
     python bench/profile_step.py --arch dcgan --beside 0 --steps 100
+    python bench/profile_step.py --onednn 0                # TensorFlow's own kernels, not oneDNN's
 
 Each measurement runs in a fresh process set up as experiments.py's training workers are
 (TensorFlow ops on one thread each, jobs.ONE_THREAD; `--one_op_at_a_time` also runs one op
@@ -45,6 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=60, help="profiled steps (and as many timed before them)")
     p.add_argument("--beside", default="0,1", help="comma list: how many DCGAN trainings run beside it")
     p.add_argument("--one_op_at_a_time", action="store_true", help="also one inter-op thread (truly one core)")
+    p.add_argument("--onednn", type=int, default=1, help="0: TensorFlow's own kernels (TF_ENABLE_ONEDNN_OPTS=0)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: profile, or load
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -158,7 +160,8 @@ def worker_command(args, role, out=None):
 
 def measure(args, beside):
     from jobs import ONE_OP_AT_A_TIME, ONE_THREAD
-    env = dict(os.environ, **(ONE_OP_AT_A_TIME if args.one_op_at_a_time else ONE_THREAD))
+    env = dict(os.environ, **(ONE_OP_AT_A_TIME if args.one_op_at_a_time else ONE_THREAD),
+               TF_ENABLE_ONEDNN_OPTS=str(args.onednn))
     loads = [subprocess.Popen(worker_command(args, "load"), env=dict(os.environ, **ONE_THREAD), cwd=ROOT)
              for _ in range(beside)]
     try:
@@ -181,6 +184,7 @@ def is_conv(op_type):
 def report(args, results, top=12):
     from report import machine
     threads = "one thread an op, one op at a time" if args.one_op_at_a_time else "one thread an op"
+    threads += "" if args.onednn else ", oneDNN off"
     print(f"{machine()}; {args.arch}{' conditioned' if args.arch == 'ecgan' and args.conditional else ''} train "
           f"step at {args.output_size}x{args.output_size}, gf_dim {args.gf_dim}, df_dim {args.df_dim}, batch "
           f"{args.batch_size}, {threads}")

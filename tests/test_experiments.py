@@ -95,6 +95,17 @@ def test_driver_writes_every_row_and_interval(tmp_path):
     assert set(saved["decoupling"]) == {"appearance_from_z", "appearance_from_map", "structure_from_map",
                                         "structure_from_z"}
     assert "## Learned initialiser" in table and "decoupling" in table
+    # Where the time went: every run's training with its ms a step, and its evaluation in
+    # EVALUATION_JOBS_PER_RUN jobs that cover the four masks and the consistency study.
+    timed = section(table, "## Where the time went")
+    for key in ("conditioned", "dip", "ablation"):
+        for seed in (0, 1):
+            training = [row for row in timed if f"training {key} seed {seed} |" in row]
+            assert len(training) == 1 and re.search(r"\| \d+ \|$", training[0]), training
+            groups = [row.split(" (", 1)[1].split(")")[0] for row in timed if f"evaluating {key} seed {seed} (" in row]
+            assert len(groups) == comparison.EVALUATION_JOBS_PER_RUN
+            assert sorted(", ".join(groups).split(", ")) == sorted(["center", "checkboard", "left", "freehand_poly",
+                                                                    "consistency"])
 
 
 @pytest.mark.parametrize("flags, message", [
