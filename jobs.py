@@ -106,10 +106,10 @@ def last_step(log):
 
 
 def work_done(jobs, finished, running):
-    """Work of the finished jobs plus each running job's share by its last step line."""
+    """Work of the finished jobs plus each running job's share by its last step line;
+    running: [(job, last_step(job.log))]."""
     done = sum(job.work for job in jobs if job.name in finished)
-    for job in running:
-        step = last_step(job.log)
+    for job, step in running:
         if step and step[2]:
             done += job.work * min(step[1] / step[2], 1.0)
     return done
@@ -171,13 +171,12 @@ def run_jobs(jobs, workers, timings=None, clock=time.perf_counter):
                     print(f"  {job.name}: done ({(time.perf_counter() - started) / 60:.1f} min; log {job.log})",
                           flush=True)
                 submit_ready()
-                running = [job for future, job in futures.items()
+                running = [(job, last_step(job.log)) for future, job in futures.items()
                            if future.running() and started_since(job.log, started)]
                 eta.update(work_done(jobs, results, running))
                 left = eta.seconds_left()
                 if running and not done:
-                    steps = [f"{job.name} {'%s %d/%d' % step if step else ''}".strip()
-                             for job, step in ((job, last_step(job.log)) for job in running)]
+                    steps = [f"{job.name} {'%s %d/%d' % step if step else ''}".strip() for job, step in running]
                     print(f"  {(time.perf_counter() - started) / 60:.1f} min: " + "; ".join(steps)
                           + ("" if left is None else f"; about {left / 60:.1f} min left at this machine's speed"),
                           flush=True)

@@ -59,7 +59,7 @@ def model_config(args, arch, conditional):
 
 
 def trainer(config, batch_size):
-    """(a compiled call of CHUNK train steps on random uint8 batches, the model)."""
+    """A compiled call of CHUNK train steps on random uint8 batches."""
     from model import KeypointGAN
     from tfstart import tf
     gan = KeypointGAN(config, ema_decay=0.999)
@@ -67,7 +67,7 @@ def trainer(config, batch_size):
     batches = [tf.cast(tf.random.stateless_uniform(shape, [0, i], 0, 256, tf.int32), tf.uint8) for i in range(2)]
     iterator = iter(tf.data.Dataset.from_tensors(tuple(batches)).repeat())
     count = tf.constant(CHUNK)
-    return lambda: gan.train_steps(iterator, count)[1].numpy(), gan
+    return lambda: gan.train_steps(iterator, count)[1].numpy()
 
 
 def op_stats(xplane):
@@ -93,7 +93,7 @@ def profile_worker(args):
     from model import train_step_flops
     from tfstart import tf
     config = model_config(args, args.arch, args.conditional)
-    run, _ = trainer(config, args.batch_size)
+    run = trainer(config, args.batch_size)
     calls = max(1, args.steps // CHUNK)
     for _ in range(2):
         run()  # trace, compile, warm up
@@ -146,7 +146,7 @@ def discriminator_halves_ms(config, batch_size, repeats):
 
 def load_worker(args):
     """In a fresh process: trains the DCGAN until killed (the other jobs of the comparison)."""
-    run, _ = trainer(model_config(args, "dcgan", False), args.batch_size)
+    run = trainer(model_config(args, "dcgan", False), args.batch_size)
     while True:
         run()
 
