@@ -271,3 +271,30 @@ def test_a_split_by_identity_keeps_each_person_in_one_split(tmp_path):
     assert split_identities.main(split_identities.parse_args(argv)) == counts  # again: the same split
     with pytest.raises(UserError, match="identity file .* not found"):
         split_identities.main(split_identities.parse_args(argv[:2] + ["--identities", "missing.txt"]))
+
+
+def test_a_photo_in_several_folders_is_taken_once_from_its_sharpest_copy(tmp_path):
+    """Copies of one collection at different resolutions: each file name is linked once, to
+    the copy whose face dlib finds widest; the choice is recorded in split.json."""
+    pytest.importorskip("dlib")
+    import json
+
+    import split_identities
+    from helpers import astronaut
+    photo = Image.fromarray(astronaut())
+    small, large = tmp_path / "half_size", tmp_path / "full_size"
+    small.mkdir()
+    large.mkdir()
+    photo.resize((256, 256)).save(small / "000001.jpg")
+    photo.save(large / "000001.jpg")
+    photo.resize((200, 200)).save(small / "000002.jpg")  # only in one folder
+    (tmp_path / "identity.txt").write_text("000001.jpg 7\n000002.jpg 8\n")
+    argv = ["--input_dir", str(small), str(large), "--identities", str(tmp_path / "identity.txt"),
+            "--output_dir", str(tmp_path / "split"), "--test_fraction", "0", "--val_fraction", "0"]
+    counts = split_identities.main(split_identities.parse_args(argv))
+    assert counts["train"] == 2 and counts["duplicates"] == 1
+    links = {p.name: os.path.realpath(p) for p in (tmp_path / "split" / "train" / "images").iterdir()}
+    assert links == {"000001.jpg": str(large / "000001.jpg"), "000002.jpg": str(small / "000002.jpg")}
+    record = json.loads((tmp_path / "split" / "split.json").read_text())
+    widths = record["duplicate_face_widths"]["000001.jpg"]
+    assert widths[str(large / "000001.jpg")] > 1.5 * widths[str(small / "000001.jpg")] > 0
