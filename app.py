@@ -25,13 +25,16 @@ def parse_args(argv=None):
     p.add_argument("--baseline_dir", default=None,
                    help="a second model searched beside the first, e.g. a DCGAN (main.py --arch dcgan)")
     add_generator_flag(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; any but a loopback one (0.0.0.0: every interface) lets others on "
+                        "the network reach the page, which then asks for a token printed in its address")
     p.add_argument("--port", type=int, default=7860, help="port to listen on")
     return p.parse_args(argv)
 
 
 def main(args):
     import webapp
+    import webserver
     from inpaint import load_model
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: use 0 to 65535 (0: any free port)")
@@ -40,11 +43,18 @@ def main(args):
     if args.baseline_dir:
         models.append(webapp.Model.of(load_model(args.baseline_dir, generator=args.generator), args.baseline_dir,
                                       "baseline: "))
+    token = None if webserver.is_loopback(args.host) else webserver.new_token()
     try:
-        server = webapp.make_server(webapp.App(models), args.host, args.port)
+        server = webserver.make_server(webapp.App(models), args.host, args.port, token=token)
     except OSError as error:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({error.strerror}): pass another --port")
-    print(f"inpainting page on http://{args.host}:{server.server_port}/ (Ctrl-C stops it)", flush=True)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    address = f"http://{shown}:{server.server_port}/" + (f"?token={token}" if token else "")
+    if token:
+        print(f"warning: --host {args.host} lets anyone who can reach this machine on port {server.server_port} "
+              "use the page (no password, only this address's token; plain HTTP, not encrypted). Share the "
+              "address only with people you trust; --host 127.0.0.1 keeps it to this machine.", flush=True)
+    print(f"inpainting page on {address} (Ctrl-C stops it)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

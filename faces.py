@@ -3,6 +3,7 @@
 A face becomes a `Face`: the crop resized to size x size, its keypoint map drawn from the
 landmarks in crop coordinates (so the map colours are exact), the landmarks and the box.
 """
+import io
 import os
 from dataclasses import dataclass
 
@@ -49,21 +50,31 @@ def list_images(folder):
 
 
 def load_rgb(path):
-    """Read any photo as uint8 RGB [H, W, 3], upright per its EXIF orientation.
+    """Read any photo (a path, a file object or an opened PIL image) as uint8 RGB [H, W, 3],
+    upright per its EXIF orientation.
 
     Grayscale and palette images are expanded, alpha is composited over white, 16- and
-    32-bit images are scaled to 8 bits. Raises Skip for unreadable or tiny files.
+    32-bit images are scaled to 8 bits (in float32, in place: a 16-bit photo costs 4 bytes
+    a pixel on the way, not 8). Raises Skip for unreadable or tiny files.
     """
     try:
-        with Image.open(path) as im:
+        if isinstance(path, Image.Image):
+            im = path
             im.load()
-            im = ImageOps.exif_transpose(im)
+        else:
+            with Image.open(path) as im:
+                im.load()
+        im = ImageOps.exif_transpose(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise Skip("unreadable", f"{type(error).__name__}: {error}")
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(im, dtype=np.float64)
+        values = np.asarray(im, dtype=np.float32)
+        values = values.copy() if not values.flags.writeable else values
         top = 65535.0 if values.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        values *= 255.0 / top
+        values += 0.5
+        np.clip(values, 0, 255, out=values)
+        im = Image.fromarray(values.astype(np.uint8))
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
@@ -72,6 +83,42 @@ def load_rgb(path):
         raise Skip("too small", f"{image.shape[1]}x{image.shape[0]} px, need at least "
                                 f"{MIN_IMAGE_SIDE} px a side")
     return image
+
+
+def decode_photo(data, name, max_side, jpeg_pixels, other_pixels):
+    """uint8 RGB [H, W, 3] of a photo's bytes, at most max_side a side, decoded within a
+    pixel budget: a photo over jpeg_pixels (a JPEG) or other_pixels (any other format) is
+    refused from its header; a JPEG is decoded at the smallest of libjpeg's 1/2, 1/4 and 1/8
+    scales that keeps max_side, and any photo is box-reduced by a whole factor before it is
+    converted, so the conversion works on the small image. Raises UserError (one line)."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            pixels, is_jpeg = im.size[0] * im.size[1], im.format == "JPEG"
+            budget = jpeg_pixels if is_jpeg else other_pixels
+            if pixels > budget:
+                raise UserError(f"{name} has {pixels // 10 ** 6} megapixels: use a photo under "
+                                f"{budget // 10 ** 6} megapixels{'' if is_jpeg else ' (or a JPEG)'}")
+            if is_jpeg:
+                im.draft("RGB", (max_side, max_side))
+            im.load()
+            factor = max(im.size) // max_side
+            if factor > 1:
+                if im.mode not in ("L", "LA", "I", "F", "RGB", "RGBA", "CMYK"):
+                    im = im.convert("I" if im.mode.startswith("I;16") else
+                                    "RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+                im = im.reduce(factor)
+            photo = load_rgb(im)
+    except Image.DecompressionBombError:
+        raise UserError(f"{name} has too many megapixels: use a photo under {other_pixels // 10 ** 6} megapixels")
+    except Skip as skip:
+        raise UserError(f"{name} is not a usable image ({skip.args[0]}): use a JPEG or PNG photo of a face")
+    except (OSError, SyntaxError, ValueError) as error:
+        raise UserError(f"{name} is not a usable image ({type(error).__name__}): use a JPEG or PNG photo of a face")
+    scale = max_side / max(photo.shape[:2])
+    if scale < 1:
+        photo = np.asarray(Image.fromarray(photo).resize(
+            (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.LANCZOS))
+    return photo
 
 
 def find_predictor(path=None):

@@ -11,9 +11,11 @@ reports every few steps; other requests are served meanwhile. The models' search
 shared: one search at a time per model, the others wait in turn.
 """
 import base64
+import collections
 import functools
 import io
 import json
+import math
 import os
 import threading
 import uuid
@@ -25,7 +27,7 @@ from PIL import Image
 import masks as mask_lib
 from blend import poisson_blend
 from configs import MASK_TYPES, SearchConfig
-from faces import Skip, crop_face, load_rgb
+from faces import crop_face, decode_photo
 from inpaint import LatentSearch, composite, random_starts
 from keypoints import JAW_POINTS, REGIONS, draw_keypoint_map
 from metrics import psnr
@@ -39,20 +41,62 @@ ASTRONAUT = TEST_FACES   # and, where scikit-image is installed, its astronaut p
 MAX_UPLOAD_BYTES = 20 << 20
 MAX_PHOTO_SIDE = 1600    # larger photos are shrunk before dlib looks at them
 MAX_STEPS = 5000
-MAX_PHOTO_PIXELS = 64_000_000  # a larger photo is refused from its header, before it is decoded
-MAX_SESSIONS = 200       # browser tabs remembered
+# What one upload may cost to decode: a JPEG is decoded at a reduced scale (libjpeg's DCT
+# scaling) up to this many pixels in its header; other formats are decoded whole, so they
+# get a smaller budget. A larger photo is refused from its header, before it is decoded.
+MAX_JPEG_PIXELS = 64_000_000
+MAX_OTHER_PIXELS = 25_000_000
+UPLOAD_SLOTS = 2         # uploads decoded at once; a third waits up to UPLOAD_WAIT_SECONDS
+UPLOAD_WAIT_SECONDS = 30
+MAX_SESSIONS = 200       # browser tabs remembered, the least recently used forgotten first
+MAX_SESSION_BYTES = 256 << 20  # and the arrays they hold together (a photo's session with a result: 15 MB)
+MAX_SEARCHES = 8         # searches running or queued, over all tabs (one per tab)
+MAX_SEED = 2 ** 32 - 1
 STEPS_PER_CHECK = 50     # the search looks at the stop button at least this often
 GROUPS = {name: list(indices) for name, indices, _ in REGIONS} | {"jaw": list(JAW_POINTS)}
 
 
 class PageError(Exception):
     """A request the page cannot serve: one line shown on the page; the server goes on."""
+    status = 400
 
 
-def check_seed(seed):
-    if seed < 0:
-        raise PageError(f"seed {seed}: use 0 or more")
-    return seed
+class Busy(PageError):
+    """The server is at one of its limits for now: a 503 with one line."""
+    status = 503
+
+
+def integer(request, key, default, low, high):
+    """request[key] (or default) as an int within [low, high]; one line otherwise."""
+    value = request.get(key, default)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        value = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PageError(f"{key} {str(value)[:20]}: use a whole number from {low} to {high}")
+    return value
+
+
+def number(value, what, low, high):
+    """A finite number (or numeric string) clipped to [low, high]; one line otherwise."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise PageError(f"{what} must be a number from {low} to {high}")
+    return min(max(value, low), high)
+
+
+def shown_path(path):
+    """A folder as downloads name it: relative to the repository when inside it, else its
+    name alone (the server's disk layout is not the user's business)."""
+    relative = os.path.relpath(os.path.abspath(path), ROOT)
+    return os.path.basename(os.path.normpath(path)) if relative.startswith("..") else relative
+
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
 def encode_png(image):
@@ -96,7 +140,7 @@ class Model:
         return cls(f"{prefix}{kind}, {c.output_size}x{c.output_size}", gan, checkpoint_dir)
 
     def settings(self):
-        return {"checkpoint_dir": self.checkpoint_dir, "generator": getattr(self.gan, "generator_weights", "raw"),
+        return {"checkpoint_dir": shown_path(self.checkpoint_dir), "generator": getattr(self.gan, "generator_weights", "raw"),
                 "arch": self.gan.config.arch, "conditional": self.gan.config.conditional}
 
 
@@ -114,6 +158,21 @@ class Session:
         self.run = None  # the current or last search: a dict the search thread fills
         self.source = None
         self.photo = self.box = None  # a face from a photo: the photo and the face's box in it
+
+    def nbytes(self):
+        """What the session's arrays and its last search's results take in memory."""
+        arrays = [self.face, self.truth, self.photo, self.mask]
+        if self.run is not None:
+            arrays += [self.run["inputs"]["face"], self.run["inputs"]["mask"]]
+            arrays += [v for r in list(self.run["models"].values()) for k, v in r.items() if k.endswith("_array")]
+        strings = [] if self.run is None else [v for r in list(self.run["models"].values()) for v in r.values()
+                                               if isinstance(v, str)]
+        return sum(a.nbytes for a in arrays if a is not None) + sum(len(v) for v in strings)
+
+    def close(self):
+        """Forgotten by the server: a running search stops."""
+        if self.run is not None:
+            self.run["stop"] = True
 
     def set_face(self, image, landmarks, source, truth=None, photo=None, box=None):
         self.face, self.truth, self.source = image, truth, source
@@ -146,36 +205,59 @@ class App:
     def __init__(self, models, finder_factory=None):
         self.models = models
         self.size = models[0].gan.config.output_size
-        self.sessions, self.lock = {}, threading.Lock()
+        self.sessions, self.lock = collections.OrderedDict(), threading.Lock()
+        self.upload_slots = threading.BoundedSemaphore(UPLOAD_SLOTS)
         self.finder_factory = finder_factory
         self._finder = None
 
     # --- sessions -------------------------------------------------------------------
+    max_request_bytes = MAX_UPLOAD_BYTES * 4 // 3 + (1 << 16)  # a base64 photo and its JSON
+
     def new_session(self, _request=None):
         session_id = uuid.uuid4().hex
         with self.lock:
             self.sessions[session_id] = Session(self.size)
-            while len(self.sessions) > MAX_SESSIONS:  # the oldest tab's state goes first
-                self.sessions.pop(next(iter(self.sessions)))
+        self.forget_old_sessions()
         faces = [f"synthetic test face {i}" for i in range(TEST_FACES)] + \
             ["astronaut photo (scikit-image)"] * (astronaut_photo() is not None)
         return {"session": session_id, "size": self.size, "faces": faces, "masks": list(MASK_TYPES),
                 "groups": GROUPS, "models": [m.name for m in self.models], "max_steps": MAX_STEPS}
 
     def session(self, request):
+        key = str(request.get("session"))
         with self.lock:
-            found = self.sessions.get(str(request.get("session")))
+            found = self.sessions.get(key)
+            if found is not None:
+                self.sessions.move_to_end(key)  # the least recently used tab is forgotten first
         if found is None:
-            raise PageError("this page's session is unknown to the server (it restarted?): reload the page")
+            raise PageError("this page's session is unknown to the server (it restarted, or the tab was idle "
+                            "while many others were used?): reload the page")
         return found
+
+    def forget_old_sessions(self):
+        """Keep at most MAX_SESSIONS sessions holding at most MAX_SESSION_BYTES: the least
+        recently used go first (their searches stop); the newest is always kept."""
+        with self.lock:
+            sizes = {key: session.nbytes() for key, session in self.sessions.items()}
+            total = sum(sizes.values())
+            while len(self.sessions) > 1 and (len(self.sessions) > MAX_SESSIONS or total > MAX_SESSION_BYTES):
+                key, session = self.sessions.popitem(last=False)
+                total -= sizes[key]
+                session.close()
+
+    def close_session(self, request):
+        """The tab is closing: forget its session and stop its search."""
+        with self.lock:
+            session = self.sessions.pop(str(request.get("session")), None)
+        if session is not None:
+            session.close()
+        return {"closed": session is not None}
 
     # --- input ----------------------------------------------------------------------
     def pick_face(self, request):
         session = self.session(request)
-        index = int(request.get("index", 0))
         count = TEST_FACES + (astronaut_photo() is not None)
-        if not 0 <= index < count:
-            raise PageError(f"there are {count} built-in faces: pick 0 to {count - 1}")
+        index = integer(request, "index", 0, 0, count - 1)
         if index == ASTRONAUT:
             return self.use_photo(session, astronaut_photo(), "astronaut photo (scikit-image)")
         image, _, landmarks = synthetic_face(TEST_SEED, index, self.size)
@@ -191,24 +273,15 @@ class App:
         data = unpng(request.get("data", ""), "photo")
         if len(data) > MAX_UPLOAD_BYTES:
             raise PageError(f"{name} is {len(data) >> 20} MB: upload a photo under {MAX_UPLOAD_BYTES >> 20} MB")
+        if not self.upload_slots.acquire(timeout=UPLOAD_WAIT_SECONDS):
+            raise Busy(f"the server is reading {UPLOAD_SLOTS} other photos: upload {name} again in a moment")
         try:
-            with Image.open(io.BytesIO(data)) as im:
-                pixels = f"{im.size[0] * im.size[1] // 10 ** 6}" if im.size[0] * im.size[1] > MAX_PHOTO_PIXELS else ""
-        except Image.DecompressionBombError:
-            pixels = "too many"
-        except Exception:  # not an image at all: load_rgb says so below
-            pixels = ""
-        if pixels:
-            raise PageError(f"{name} has {pixels} megapixels: upload a photo under {MAX_PHOTO_PIXELS // 10 ** 6}")
-        try:
-            photo = load_rgb(io.BytesIO(data))
-        except Skip as skip:
-            raise PageError(f"{name} is not a usable image ({skip.args[0]}): upload a JPEG or PNG photo of a face")
-        scale = MAX_PHOTO_SIDE / max(photo.shape[:2])
-        if scale < 1:
-            photo = np.asarray(Image.fromarray(photo).resize(
-                (round(photo.shape[1] * scale), round(photo.shape[0] * scale)), Image.Resampling.LANCZOS))
-        return self.use_photo(session, photo, name)
+            photo = decode_upload(data, name)
+        finally:
+            self.upload_slots.release()
+        photo = self.use_photo(session, photo, name)
+        self.forget_old_sessions()
+        return photo
 
     def use_photo(self, session, photo, name):
         """The largest usable face of a uint8 photo (dlib) becomes the session's face; the
@@ -246,7 +319,7 @@ class App:
         kind = request.get("type")
         if kind not in MASK_TYPES or kind == "full":
             raise PageError(f"unknown mask type {kind}: use one of {', '.join(t for t in MASK_TYPES if t != 'full')}")
-        seed = check_seed(int(request.get("seed", 0)))
+        seed = integer(request, "seed", 0, 0, MAX_SEED)
         mask = mask_lib.make_mask(kind, self.size, rng=np.random.default_rng(seed))
         with session.lock:
             session.mask = mask
@@ -267,9 +340,12 @@ class App:
                 if base.shape != (68, 2) or not np.isfinite(base).all():
                     raise PageError("the landmarks must be 68 (x, y) pairs")
                 session.base = np.clip(base, -self.size, 2 * self.size)  # dlib's points may lie off the crop
+            expression = request.get("expression", {})
+            if not isinstance(expression, dict):
+                raise PageError("the expression must be smile, opening and eyes values")
             for key, (low, high) in (("smile", (-0.3, 1.0)), ("opening", (0.0, 0.12)), ("eyes", (0.0, 1.3))):
-                if key in request.get("expression", {}):
-                    session.expression[key] = float(np.clip(float(request["expression"][key]), low, high))
+                if key in expression:
+                    session.expression[key] = number(expression[key], key, low, high)
             session.express()
             return session.view()
 
@@ -278,10 +354,13 @@ class App:
         """Start the search on the session's face, mask and map: `steps` steps (Adam, the
         search's lr and lam), showing the fill every `every` steps, from seed `seed`'s start."""
         session = self.session(request)
-        steps, every, seed = (int(request.get(k, d)) for k, d in (("steps", 100), ("every", 10), ("seed", 0)))
-        if not 1 <= steps <= MAX_STEPS:
-            raise PageError(f"{steps} steps: use 1 to {MAX_STEPS}")
-        check_seed(seed)
+        steps = integer(request, "steps", 100, 1, MAX_STEPS)
+        every = integer(request, "every", 10, 1, MAX_STEPS)
+        seed = integer(request, "seed", 0, 0, MAX_SEED)
+        with self.lock:
+            searches = sum(1 for s in self.sessions.values() if s.run is not None and not s.run["done"])
+        if searches >= MAX_SEARCHES:
+            raise Busy(f"{searches} searches are running or queued: run again when one has finished")
         with session.lock:
             if session.face is None:
                 raise PageError("pick a face or upload a photo first")
@@ -295,7 +374,7 @@ class App:
             inputs = {"face": session.face.copy(), "keypoint_map": session.keypoint_map(), "mask": session.mask.copy(),
                       "truth": session.truth, "points": session.points.tolist(), "expression": dict(session.expression),
                       "source": session.source, "photo": session.photo, "box": session.box}
-            state = {"steps": steps, "every": max(1, every), "seed": seed, "done": False, "stop": False,
+            state = {"steps": steps, "every": every, "seed": seed, "done": False, "stop": False,
                      "error": None, "inputs": inputs,
                      "models": {m.name: {"step": 0, "status": "waiting"} for m in self.models}}
             session.run = state
@@ -303,12 +382,15 @@ class App:
         return {"started": True}
 
     def _mask_from(self, data_url):
+        """The painted mask: a PNG of exactly the face's size (checked from its header)."""
+        if not isinstance(data_url, str):
+            raise PageError("the painted mask did not arrive as an image: paint it again")
         try:
             with Image.open(io.BytesIO(unpng(data_url, "mask"))) as im:
-                if im.size[0] * im.size[1] > 4 * self.size * self.size:
-                    raise ValueError(f"{im.size[0]}x{im.size[1]}, not {self.size}x{self.size}")
-                return mask_lib.mask_of_image(im.resize((self.size, self.size), Image.Resampling.NEAREST))
-        except (OSError, SyntaxError, ValueError) as error:
+                if im.size != (self.size, self.size):
+                    raise ValueError(f"{im.size[0]}x{im.size[1]}, not the face's {self.size}x{self.size}")
+                return mask_lib.mask_of_image(im)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise PageError(f"the painted mask could not be read ({error}): paint it again")
 
     def set_mask(self, request):
@@ -330,9 +412,10 @@ class App:
         models = state["models"]
         try:
             for model in self.models:
-                while not state["stop"] and not model.lock.acquire(timeout=0.1):
+                acquired = False  # a stop while waiting must not leave the model's lock taken
+                while not state["stop"] and not (acquired := model.lock.acquire(timeout=0.1)):
                     models[model.name] = {**models[model.name], "status": "waiting for another tab's search"}
-                if state["stop"]:
+                if not acquired:
                     break
                 try:
                     report = {"step": 0, "status": "searching"}
@@ -416,7 +499,7 @@ class App:
     def _settings_zip(self, run):
         model, inputs = self.models[0], run["inputs"]
         config, report = model.search.config, run["models"][self.models[0].name]
-        command = (f"python complete.py --checkpoint_dir {model.checkpoint_dir} --test_dir pair "
+        command = (f"python complete.py --checkpoint_dir {shown_path(model.checkpoint_dir)} --test_dir pair "
                    f"--mask_file pair/mask.png --batch_size 1 --nIter {report['step']} --lr {config.lr} "
                    f"--lam {config.lam} --seed {run['seed']} --generator {model.settings()['generator']} "
                    "--outDir inpainted")
@@ -433,7 +516,8 @@ class App:
         return buffer.getvalue()
 
     ROUTES = {"session": "new_session", "face": "pick_face", "upload": "upload", "mask": "mask_of_type",
-              "paint": "set_mask", "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress"}
+              "paint": "set_mask", "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress",
+              "close": "close_session"}
 
     def handle(self, route, request):
         """(status, JSON-able answer) for an API call; a PageError is a 400 with its line."""
@@ -443,11 +527,33 @@ class App:
         try:
             return 200, getattr(self, name)(request)
         except PageError as error:
-            return 400, {"error": str(error)}
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            return 400, {"error": f"a malformed request ({type(error).__name__}: {error}): reload the page"}
+            return error.status, {"error": str(error)}
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as error:
+            return 400, {"error": f"a malformed request ({type(error).__name__}: {one_line(error)}): reload the page"}
         except Exception as error:  # one line on the page; the server goes on
-            return 500, {"error": f"the server failed on this request ({type(error).__name__}: {error})"}
+            return 500, {"error": f"the server failed on this request ({type(error).__name__}: {one_line(error)})"}
+
+    def download_answer(self, request):
+        """(200, (bytes, content type, file name)) of a download, or (status, {"error": line})."""
+        try:
+            return 200, self.download(request)
+        except PageError as error:
+            return error.status, {"error": str(error)}
+        except Exception as error:  # one line; the server goes on
+            return 500, {"error": f"the server failed on this download ({type(error).__name__}: {one_line(error)})"}
+
+
+def one_line(error, limit=200):
+    return " ".join(str(error).split())[:limit]
+
+
+def decode_upload(data, name):
+    """uint8 [H, W, 3] of an uploaded photo, at most MAX_PHOTO_SIDE a side, decoded within
+    the pixel budget (faces.decode_photo); one line otherwise."""
+    try:
+        return decode_photo(data, name, MAX_PHOTO_SIDE, MAX_JPEG_PIXELS, MAX_OTHER_PIXELS)
+    except UserError as error:
+        raise PageError(str(error))
 
 
 @functools.lru_cache(maxsize=1)
@@ -477,64 +583,3 @@ def shown_photo(photo):
         return photo
     size = (round(photo.shape[1] * scale), round(photo.shape[0] * scale))
     return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
-
-
-STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
-PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/app.js": ("app.js", "text/javascript; charset=utf-8")}
-MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + (1 << 16)  # a base64 photo and its JSON
-
-
-def make_server(app, host="127.0.0.1", port=7860):
-    """A threaded HTTP server for `app` (each request its own thread): the page at /, its
-    calls at POST /api/<call> (JSON), downloads at GET /api/download?session=..&what=..."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlparse
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # quiet: the page reports errors itself
-            pass
-
-        def send(self, status, body, content_type, filename=None):
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            if filename:
-                self.send_header("Content-Disposition", f'attachment; filename="{filename}"')
-            self.end_headers()
-            self.wfile.write(body)
-
-        def send_json(self, status, answer):
-            self.send(status, json.dumps(answer).encode("utf-8"), "application/json")
-
-        def do_GET(self):
-            url = urlparse(self.path)
-            if url.path in PAGES:
-                name, kind = PAGES[url.path]
-                with open(os.path.join(STATIC, name), "rb") as f:
-                    return self.send(200, f.read(), kind)
-            if url.path == "/api/download":
-                request = {k: v[0] for k, v in parse_qs(url.query).items()}
-                try:
-                    body, kind, filename = app.download(request)
-                except PageError as error:
-                    return self.send_json(400, {"error": str(error)})
-                return self.send(200, body, kind, filename)
-            self.send_json(404, {"error": f"no page {url.path}"})
-
-        def do_POST(self):
-            route = urlparse(self.path).path.removeprefix("/api/")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                self.close_connection = True  # the body is not read
-                return self.send_json(413, {"error": f"the upload is over {MAX_UPLOAD_BYTES >> 20} MB: use a "
-                                                     "smaller photo"})
-            try:
-                request = json.loads(self.rfile.read(length) or b"{}")
-            except json.JSONDecodeError:
-                return self.send_json(400, {"error": "a malformed request: reload the page"})
-            self.send_json(*app.handle(route, request if isinstance(request, dict) else {}))
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server

@@ -237,6 +237,10 @@ async function start() {
   $("stop").onclick = () => call("stop", {}).catch(() => {});
   $("reseed").onclick = () => { $("seed").value = Number($("seed").value) + 1; run().catch(() => {}); };
   for (const what of ["inpainted", "photo", "mask", "map", "settings"]) $(`download-${what}`).onclick = download(what);
+  // The tab is closing: the server forgets its session and stops its search.
+  window.addEventListener("pagehide", () => fetch("/api/close", {
+    method: "POST", keepalive: true, headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ session: state.session }) }).catch(() => {}));
   $("status").textContent = "ready";
 }
 

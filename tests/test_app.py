@@ -13,6 +13,7 @@ from PIL import Image
 
 import app
 import webapp
+import webserver
 from inpaint import load_model
 from synthetic import synthetic_face
 
@@ -108,6 +109,8 @@ def test_the_search_fills_only_the_hole_and_settings_reproduce_it(page_app, tiny
     with zipfile.ZipFile(io.BytesIO(page_app.download({"session": session, "what": "settings"})[0])) as z:
         z.extractall(tmp_path)
     command = open(tmp_path / "settings.json").read().split('"reproduce": "')[1].split('"')[0].split()[2:]
+    assert command[1] == os.path.basename(tiny_model[0])  # the folder's name: no path of the server's disk
+    os.symlink(tiny_model[0], tmp_path / command[1])  # the user runs it beside their copy of the model
     os.chdir(tmp_path)
     try:
         complete.main(complete.parse_args(command))
@@ -127,21 +130,36 @@ def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def wait_until(page, expression, seconds=30):
+    """Poll a JavaScript expression from Python until it is true: Playwright's
+    wait_for_function evaluates its predicate with eval, which the page's CSP forbids."""
+    for _ in range(int(seconds / 0.05)):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"not within {seconds} s: {expression}")
+
+
 @contextlib.contextmanager
 def page_in_chromium(page_app, viewport):
     """(page, url): the app served on a free port and loaded in headless Chromium, ready."""
     from playwright.sync_api import sync_playwright
-    server = webapp.make_server(page_app, "127.0.0.1", 0)
+    server = webserver.make_server(page_app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/"
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
             page = browser.new_page(viewport=viewport)
+            errors = []  # a style or script the page's CSP blocks shows up here
+            page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+            page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(url)
-            page.wait_for_function("document.getElementById('status').textContent === 'ready'")
+            wait_until(page, "document.getElementById('status').textContent === 'ready'")
+            assert page.evaluate("getComputedStyle(document.body).marginTop") == "16px"  # app.css applied
             yield page, url
             browser.close()
+            assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     finally:
         server.shutdown()
         server.server_close()
@@ -154,7 +172,7 @@ def test_the_page_in_a_real_browser(page_app, tmp_path):
     with page_in_chromium(page_app, {"width": 1280, "height": 1000}) as (page, url):
         page.select_option("#face-select", "3")
         page.click("#load-face")
-        page.wait_for_function("window.appState.hasFace")
+        wait_until(page, "window.appState.hasFace")
         box = page.locator("#canvas").bounding_box()
         page.mouse.move(box["x"] + 110, box["y"] + 150)
         page.mouse.down()
@@ -170,12 +188,12 @@ def test_the_page_in_a_real_browser(page_app, tmp_path):
         page.mouse.down()
         page.mouse.move(start[0], start[1] + 30, steps=5)
         page.mouse.up()
-        page.wait_for_function(f"document.getElementById('map').src !== {map_before!r}")
+        wait_until(page, f"document.getElementById('map').src !== {map_before!r}")
         assert page.evaluate("window.appState.points[57][1]") > lip[1] + 2
         page.fill("#steps", "5")
         page.fill("#every", "1")
         page.click("#run")
-        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=60_000)
+        wait_until(page, "document.getElementById('status').textContent === 'done'", 60)
         page.screenshot(path=str(tmp_path / "page.png"))
         session = page.evaluate("window.appState.session")
         answer = page.request.get(f"{url}api/download?session={session}&what=inpainted")
@@ -267,13 +285,13 @@ def test_a_photo_upload_in_a_real_browser_with_the_shipped_model(tmp_path):
     assert page_app.size == 64
     with page_in_chromium(page_app, {"width": 1400, "height": 1250}) as (page, url):
         page.set_input_files("#upload", str(tmp_path / "portrait.png"))
-        page.wait_for_function("window.appState.hasFace")
+        wait_until(page, "window.appState.hasFace")
         page.select_option("#mask-type", "center")
         page.click("#apply-mask")
         page.fill("#steps", "300")
         page.fill("#every", "50")
         page.click("#run")
-        page.wait_for_function("document.getElementById('status').textContent === 'done'", timeout=120_000)
+        wait_until(page, "document.getElementById('status').textContent === 'done'", 120)
         page.wait_for_selector("img.photo")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         session = page.evaluate("window.appState.session")
