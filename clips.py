@@ -26,7 +26,8 @@ from configs import TEMPORAL_METHODS
 from inpaint import composite, pad_batch, write_summary_arrays
 from metrics import flicker, psnr
 from stats import Interval, difference_interval, mean_interval, ratio_interval
-from utils import atomic_path, from_uint8, image_grid, save_gif, save_image, save_json, save_mp4, to_uint8
+from utils import (atomic_path, from_uint8, image_grid, progress_bar, save_gif, save_image, save_json, save_mp4,
+                   to_uint8)
 
 METHODS = TEMPORAL_METHODS
 
@@ -106,7 +107,7 @@ def inpaint_clips(search, frames, keypoint_maps, masks, *, method="independent",
         steps.append(count)
     if generated:
         print(f"resuming at frame {len(generated)} of {length}: the frames before it are in {resume_dir}")
-    for t in range(len(generated), length):
+    for t in progress_bar(range(len(generated), length), total=length - len(generated), desc="frames", unit="frame"):
         images, _ = pad_batch(np.asarray(frames[:, t], np.float32), size)
         maps, _ = pad_batch(np.asarray(keypoint_maps[:, t], np.float32), size)
         holes, _ = pad_batch(np.asarray(masks[:, t], np.float32)[..., None], size)

@@ -1,7 +1,8 @@
 """The measures of an inpainting, per image, on the [0, 1] scale (inputs in [-1, 1]).
 
 psnr and ssim against the truth; laplacian_energy, how much high-frequency detail (or
-speckle) a fill carries, to set against the truth's; pairwise_mse, how much several
+speckle) a fill carries, to set against the truth's; seam_step and ring_step, how visible
+the hole's border is (a pasted patch's edge), to set against the truth's; pairwise_mse, how much several
 inpaintings of one face agree (consistency); flicker, how much an inpainted video's fill
 changes from frame to frame beyond the truth's change.
 """
@@ -40,6 +41,50 @@ def laplacian_energy(images, masks):
     laplacian = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
     holes = 1.0 - np.asarray(masks, np.float64)[:, 1:-1, 1:-1]
     return ((laplacian ** 2).sum(axis=-1) * holes).sum(axis=(1, 2)) / np.maximum(holes.sum(axis=(1, 2)), 1)
+
+
+def seam_step(images, masks):
+    """How sharp the hole's border is: the mean, over every pair of 4-neighbours of which one
+    is in the hole and one known, of their difference (the L2 norm over channels), on the
+    [0, 1] scale. images [N, H, W, C] in [-1, 1]; masks [N, H, W], 1 = known. Against the
+    truth's: 1 is a border no sharper than the photo there; a patch's edge makes it larger."""
+    x = (np.asarray(images, np.float64) + 1) / 2
+    known = np.asarray(masks) > 0.5
+    total, pairs = np.zeros(len(x)), np.zeros(len(x))
+    for axis in (1, 2):
+        a, b = (np.take(x, range(0, x.shape[axis] - 1), axis), np.take(x, range(1, x.shape[axis]), axis))
+        across = np.take(known, range(0, known.shape[axis] - 1), axis) != np.take(known, range(1, known.shape[axis]),
+                                                                                   axis)
+        total += (np.linalg.norm(a - b, axis=-1) * across).sum(axis=(1, 2))
+        pairs += across.sum(axis=(1, 2))
+    return total / np.maximum(pairs, 1)
+
+
+def ring_step(images, masks, width=4, cell=16):
+    """How much the colour changes across the hole's border at a scale larger than a pixel:
+    the inner ring (hole pixels within `width` of a known pixel) and the outer ring (known
+    pixels within `width` of the hole), cut into cell x cell tiles; in each tile that holds
+    both, the distance between the rings' mean colours (L2 over channels); the mean over
+    tiles, on the [0, 1] scale. A patch lighter, darker or pinker than the skin around it
+    makes it larger than the truth's."""
+    from scipy import ndimage
+    x = (np.asarray(images, np.float64) + 1) / 2
+    out = np.zeros(len(x))
+    for i, (image, mask) in enumerate(zip(x, np.asarray(masks) > 0.5)):
+        inner = ~mask & (ndimage.distance_transform_cdt(~mask, metric="chessboard") <= width)
+        outer = mask & (ndimage.distance_transform_cdt(mask, metric="chessboard") <= width)
+        tiles = ((np.arange(mask.shape[0])[:, None] // cell) * (mask.shape[1] // cell + 1)
+                 + np.arange(mask.shape[1])[None, :] // cell).ravel()
+        means = []
+        for ring in (inner.ravel(), outer.ravel()):
+            count = np.bincount(tiles[ring], minlength=tiles.max() + 1)
+            sums = [np.bincount(tiles[ring], image.reshape(-1, image.shape[-1])[ring, c], tiles.max() + 1)
+                    for c in range(image.shape[-1])]
+            means.append((np.stack(sums, -1) / np.maximum(count, 1)[:, None], count > 0))
+        both = means[0][1] & means[1][1]
+        steps = np.linalg.norm(means[0][0][both] - means[1][0][both], axis=-1)
+        out[i] = steps.mean() if len(steps) else 0.0
+    return out
 
 
 def pairwise_mse(inpaintings):

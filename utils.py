@@ -128,6 +128,14 @@ def save_mp4(path, frames, fps=8):
                     output_params=["-f", "mp4"])  # the temporary name has no .mp4 for ffmpeg to go by
 
 
+def progress_bar(iterable=None, *, total=None, desc="", unit="it"):
+    """The project's progress bar (tqdm) over work that takes more than a few seconds: done,
+    the rate (seconds a unit when slow) and the time left, on stderr; shown on a terminal,
+    off when stderr is not one (logs get their own lines)."""
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, disable=None)
+
+
 class Progress:
     """Stages of a command: prints each stage's start with the time elapsed, and keeps how
     long each took (`phases`, minutes) for the run's record. It makes no guess of the time

@@ -17,7 +17,7 @@ from scipy import ndimage
 from faces import (IMAGE_EXTENSIONS, Skip, crop_face, crop_pixels, largest_box, list_images, load_rgb,
                    usable_boxes)
 from photo import known_in_crop, mask_on_box, paste_face
-from utils import UserError, from_uint8
+from utils import UserError, from_uint8, progress_bar
 
 BOX_SMOOTHING = 5  # frames in the moving average of the face box: dlib's boxes jump a few pixels between frames
 DEFAULT_FPS = 8.0  # of a folder of frames, or a video that does not say
@@ -127,7 +127,8 @@ class FaceClip:
     def filled(self, blended):
         """The damaged frames with each face's holes filled from blended [1, N, S, S, 3]."""
         out = self.damaged.copy()
-        for i, (t, box) in enumerate(zip(self.used, self.boxes)):
+        for i, (t, box) in enumerate(progress_bar(list(zip(self.used, self.boxes)), desc="blending into frames",
+                                                  unit="frame")):
             out[t] = paste_face(self.damaged[t], blended[0, i], box, self.frame_masks[t])
         return out
 
@@ -143,7 +144,7 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
         frame_masks = np.asarray(frame_masks) > 0.5
     looked_at = frames if frame_masks is None else frames * frame_masks[..., None]
     used, boxes, skipped, previous = [], [], [], None
-    for t, frame in enumerate(looked_at):
+    for t, frame in enumerate(progress_bar(looked_at, desc="finding faces", unit="frame")):
         found = usable_boxes(finder.boxes(frame), width, height)
         if not found:
             skipped.append((names[t], "no face"))

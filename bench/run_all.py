@@ -6,7 +6,8 @@
 Training step and z-iteration are timed against their FLOP floor at this machine's measured
 float32 matmul peak; Poisson blending against a per-pixel-loop baseline; preprocessing as
 images per second with 1 and 2 processes; the training input pipeline's images per second
-(bench_pipeline.py); a face video's per-frame cost outside the search (bench_sequence.py);
+(bench_pipeline.py); pasting a fill back into a 512 and a 1080p frame (bench_paste.py); a
+face video's per-frame cost outside the search (bench_sequence.py);
 last, each model of experiments.py at its CPU settings (bench_budget.py).
 """
 import argparse
@@ -15,8 +16,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import (bench_blend, bench_budget, bench_pipeline, bench_preprocess, bench_search,  # noqa: E402
-                   bench_sequence, bench_train)
+from bench import (bench_blend, bench_budget, bench_paste, bench_pipeline, bench_preprocess,  # noqa: E402
+                   bench_search, bench_sequence, bench_train)
 from model import ModelConfig, train_step_flops  # noqa: E402
 from report import machine  # noqa: E402
 
@@ -84,6 +85,9 @@ def main(args):
     for model_size, records_size, how, rate, per_core in pipeline:
         rows.append((f"input pipeline {model_size} px from {records_size} px records, {how}", f"{rate:.0f} /s",
                      f"{per_core:.0f} /s per core", ""))
+    for frame, kind, pixels, copy, blend in bench_paste.rows(bench_paste.parse_args(["--repeats", "3"])):
+        rows.append((f"paste a 64-px fill into {frame}, {kind} hole ({pixels} px)", f"{blend:.0f} ms",
+                     f"copy {copy:.0f} ms", "blend at full resolution"))
     for frame_size, decode, faces, finish, _ in bench_sequence.video_rows(4 if args.quick else 16, size):
         rows.append((f"video {frame_size}: decode, dlib, blend and paste", f"{1e3 * (decode + faces + finish):.0f} ms",
                      f"dlib {1e3 * faces:.0f} ms", "per frame, before the search"))

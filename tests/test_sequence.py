@@ -287,7 +287,7 @@ def test_a_face_video_is_followed_frame_by_frame():
     left, top, right, bottom = clip.boxes[0]
     inside_box_hole = np.zeros(holes.shape[1:], bool)
     inside_box_hole[top:bottom, left:right] = holes[0, top:bottom, left:right] == 0
-    assert (filled[0][inside_box_hole] == 255).all()
+    assert inside_box_hole.sum() > 100 and (filled[0][inside_box_hole] > 0).any(axis=-1).all()  # all filled
 
 
 @needs_dlib
