@@ -11,7 +11,7 @@ largest face spans the most pixels (dlib's box), so no photo is counted twice.
 import hashlib
 import os
 
-from utils import UserError, save_json
+from utils import UserError, progress_bar, save_json
 
 SPLITS = ("train", "val", "test")
 
@@ -64,7 +64,8 @@ def sharpest_copies(input_dirs, predictor=None):
     widths = {}
     if shared:
         finder = FaceFinder(predictor)
-        for name, paths in shared.items():
+        for name, paths in progress_bar(shared.items(), total=len(shared), desc="measuring duplicates' faces",
+                                        unit="photo"):
             widths[name] = {path: face_width(path, finder) for path in paths}
     chosen = {name: max(paths, key=lambda p: (widths[name][p], -paths.index(p))) if name in shared else paths[0]
               for name, paths in copies.items()}

@@ -11,7 +11,9 @@ seam step (metrics.seam_step: the step across the hole's border) and the ring st
 over the truth's own; the detail (metrics.laplacian_energy) over the truth's. Writes
 study.json, a table, and zoomed figures of the first photos (truth, damaged, old, new).
 The photos: skimage's astronaut, then --count photos of --photos whose face dlib finds at
-least --min_face pixels wide (none of them used in training: pass validation people).
+least --min_face pixels wide (none of them used in training: pass validation people). Then
+a 512x512 clip of the astronaut moving, through sequence.py --video's path: the seam of
+each frame over the truth's.
 """
 import argparse
 import json
@@ -36,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--masks", default="center,left", help="comma list of mask types drawn on the face box")
     p.add_argument("--nIter", type=int, default=300, help="search steps per photo")
     p.add_argument("--sharpen", type=float, default=1.0, help="unsharp-mask amount of the 'blend + sharpen' variant")
+    p.add_argument("--video_frames", type=int, default=8,
+                   help="frames of a 512x512 clip of the astronaut moving, inpainted as sequence.py --video does "
+                        "(0: no video)")
     p.add_argument("--out", default="results_paste", help="where study.json and the figures go")
     return p.parse_args(argv)
 
@@ -97,6 +102,37 @@ def photos(args):
     return found
 
 
+def video_study(gan, args):
+    """sequence.py --video's path on a 512x512 clip of the astronaut moving (its face ~300 px
+    wide), center holes on each frame's face box: the seam over the truth's, per frame, for
+    the former paste and the blend. Returns (copy ratios, blend ratios)."""
+    import clips
+    import metrics
+    import video
+    from bench.bench_sequence import video_of
+    from configs import SearchConfig
+    from faces import FaceFinder
+    from inpaint import LatentSearch
+    from photo import paste_face
+    from utils import from_uint8
+    frames = video_of(512, 512, args.video_frames)
+    size = gan.config.output_size
+    clip = video.face_clip(frames, [f"frame {t}" for t in range(len(frames))], FaceFinder(size=size),
+                           crop_masks=clips.clip_masks("center", 1, len(frames), size)[0])
+    search = LatentSearch(gan, SearchConfig(batch_size=1, nIter=args.nIter))
+    blended, _ = clips.score_clips(search, clip.inputs, clip.keypoint_maps, clip.masks, method="warm",
+                                   truth=clip.truths, n_iter_next=args.nIter // 5)
+    ratios = {}
+    for blend in (False, True):
+        filled = clip.damaged.copy()
+        for i, (t, box) in enumerate(zip(clip.used, clip.boxes)):
+            filled[t] = paste_face(clip.damaged[t], blended[0, i], box, clip.frame_masks[t], blend=blend)
+        ratios[blend] = [float(metrics.seam_step(from_uint8(filled[t][None]), clip.frame_masks[t][None])[0]
+                               / metrics.seam_step(from_uint8(frames[t][None]), clip.frame_masks[t][None])[0])
+                         for t in clip.used]
+    return ratios[False], ratios[True]
+
+
 def main(args):
     from configs import SHIPPED_MODEL, SearchConfig
     from faces import FaceFinder
@@ -137,6 +173,13 @@ def main(args):
         s = summary[v]
         print(f"{v:>16} {s['psnr']:>8.2f} {s['seam']:>6.2f} {s['ring']:>6.2f} {s['detail']:>7.2f}")
     print(json.dumps({"worst seam (blend)": max(r["blend"]["seam"] for r in rows)}))
+    if args.video_frames:
+        copied, blended = video_study(gan, args)
+        summary["video"] = {"frames": len(blended), "seam_copy": copied, "seam_blend": blended}
+        save_json(os.path.join(args.out, "study.json"), {"checkpoint": checkpoint, "nIter": args.nIter,
+                                                         "machine": machine(), "rows": rows, "summary": summary})
+        print(f"video, {len(blended)} frames of 512x512, center hole: seam over the truth's, former paste "
+              f"{np.mean(copied):.2f} (worst {max(copied):.2f}), blend {np.mean(blended):.2f} (worst {max(blended):.2f})")
     return summary
 
 
