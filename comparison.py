@@ -69,8 +69,9 @@ def train_configs(config, key, seed, records):
     """The ModelConfig and TrainConfig of one method's run at the shared budget."""
     _, _, arch, conditional = next(m for m in METHODS if m[0] == key)
     run, interval = run_dir(config, key, seed), max(1, config.train_steps // 4)
+    ecgan = {"upsample": config.upsample, "deconv_kernel": config.deconv_kernel} if arch == "ecgan" else {}
     model = ModelConfig(output_size=config.output_size, gf_dim=config.gf_dim, df_dim=config.df_dim, arch=arch,
-                        conditional=conditional, seed=seed)
+                        conditional=conditional, seed=seed, **ecgan)
     train = TrainConfig(train_records=records, checkpoint_dir=os.path.join(run, "checkpoints"),
                         sample_dir=os.path.join(run, "samples"), log_dir=os.path.join(run, "logs"), epoch=100_000,
                         max_steps=config.train_steps, batch_size=config.batch_size,
@@ -297,8 +298,8 @@ def training_mean_face(config, records):
 
 
 TRAINING_FILE = "training.json"  # beside exported models: the comparison settings they were trained with
-TRAINED_FIELDS = ("output_size", "gf_dim", "df_dim", "batch_size", "train_steps", "learning_rate", "beta1",
-                  "ema_decay", "train_records")
+TRAINED_FIELDS = ("output_size", "gf_dim", "df_dim", "upsample", "deconv_kernel", "batch_size", "train_steps",
+                  "learning_rate", "beta1", "ema_decay", "train_records")
 
 
 def with_exported_settings(config):

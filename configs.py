@@ -16,6 +16,9 @@ from utils import UserError, save_json, str2bool
 CONFIG_NAME = "config.json"
 ARCHS = ("ecgan", "dcgan")
 PRECISIONS = ("float32", "bfloat16")
+# How G doubles its resolution: stride-2 transposed convs (the paper's), or nearest-neighbour
+# upsampling then a stride-1 conv (no checkerboard; docs/spec.md section 9).
+UPSAMPLINGS = ("transposed", "resize")
 APPROACHES = ("adam", "hmc")
 Z_INITS = ("random", "encoder")
 GENERATOR_WEIGHTS = ("average", "raw")  # at inference: the run's average of G's weights, or G's own
@@ -63,11 +66,14 @@ class ModelConfig:
     seed: int = 0  # weight initialisation
     arch: str = "ecgan"  # configs saved before the DCGAN baseline existed have no arch: ecgan
     deconv_kernel: int = 0  # transposed-conv kernel; 0: the arch's own (ecgan 5, dcgan 3)
+    upsample: str = "transposed"  # configs saved before this option existed: the paper's transposed convs
     precision: str = "float32"  # or "bfloat16": mixed precision (float32 variables); not architecture
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise UserError(f"unknown --arch {self.arch}: use {' or '.join(ARCHS)}")
+        if self.upsample not in UPSAMPLINGS:
+            raise UserError(f"unknown --upsample {self.upsample}: use {' or '.join(UPSAMPLINGS)}")
         if self.precision not in PRECISIONS:
             raise UserError(f"unknown --precision {self.precision}: use {' or '.join(PRECISIONS)}")
         if self.arch == "dcgan":
@@ -178,6 +184,10 @@ class ComparisonConfig:
     gf_dim: int = 16
     df_dim: int = 32             # 2 x gf_dim: the paper's G:D parameter ratio at 32x32 (D has one conv fewer)
     batch_size: int = 16
+    # How the keypoint-conditioned G (and its ablation) upsamples, and the kernel; the DCGAN
+    # baseline keeps its authors' 3x3 transposed convs. The default is the paper's.
+    upsample: str = "transposed"
+    deconv_kernel: int = 0
     train_steps: int = 4000
     learning_rate: float = 0.0002
     beta1: float = 0.5

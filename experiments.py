@@ -26,7 +26,7 @@ import dataclasses
 import subprocess
 import sys
 
-from configs import MASK_TYPES, ComparisonConfig, pick
+from configs import MASK_TYPES, UPSAMPLINGS, ComparisonConfig, pick
 import report
 from utils import Progress, UserError, run_cli, str2bool
 
@@ -40,6 +40,9 @@ HELP = {
     "gf_dim": "generator width (the paper: 64)",
     "df_dim": "discriminator width; 2 x gf_dim keeps the paper's G:D parameter ratio at 32x32",
     "batch_size": "training batch", "train_steps": "training steps of every model",
+    "upsample": "how the keypoint-conditioned G doubles its resolution: transposed (the paper's stride-2 transposed "
+    "convs) or resize (nearest-neighbour x2, then a stride-1 conv: no checkerboard speckle); the DCGAN keeps its "
+    "authors' transposed convs", "deconv_kernel": "kernel of the conditioned G's upsampling convs (0: the paper's 5)",
     "learning_rate": "the GANs' Adam learning rate (the paper's)", "beta1": "the GANs' Adam beta1 (the paper's)",
     "ema_decay": "every model is evaluated with this average of its generator's weights (0: its own weights)",
     "nIter": "latent-search steps per image", "search_batch": "images per latent-search batch",
@@ -65,6 +68,7 @@ def parse_args(argv=None):
     for field in dataclasses.fields(ComparisonConfig):
         kind = str2bool if field.type is bool else field.type
         extra = {"nargs": "?", "const": True} if kind is str2bool else {}
+        extra.update(choices=UPSAMPLINGS) if field.name == "upsample" else None
         p.add_argument(f"--{field.name}", type=kind, default=field.default, help=HELP[field.name], **extra)
     return p.parse_args(argv)
 

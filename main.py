@@ -14,7 +14,7 @@ from the last checkpoint; Ctrl-C saves one before exiting.
 import argparse
 import os
 
-from configs import ARCHS, ModelConfig, TrainConfig, add_distribute_flags, add_precision_flag
+from configs import ARCHS, UPSAMPLINGS, ModelConfig, TrainConfig, add_distribute_flags, add_precision_flag
 from utils import UserError, run_cli, str2bool
 
 
@@ -38,6 +38,9 @@ def parse_args(argv=None):
     p.add_argument("--deconv_kernel", type=int, default=m.deconv_kernel,
                    help="kernel of G's stride-2 transposed convs; 0: the paper's (ecgan 5, dcgan 3). "
                         "4 overlaps evenly and avoids checkerboard artefacts")
+    p.add_argument("--upsample", default=m.upsample, choices=UPSAMPLINGS,
+                   help="how G doubles its resolution: transposed (the paper's stride-2 transposed convs) or resize "
+                        "(nearest-neighbour x2, then a stride-1 conv of --deconv_kernel: no checkerboard)")
     p.add_argument("--conditional", type=str2bool, nargs="?", const=True, default=m.conditional,
                    help="condition G and D on keypoint maps (ecgan); False gives the ablation "
                         "'same generator without its map'")

@@ -16,9 +16,9 @@ import math
 
 import distribute
 from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
-from ops import (BN_MOMENTUM, COMPUTE_DTYPES, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense, assign,
-                 global_mean_share, keep_if_finite, named_variables, replica_rows, replica_sum, replicas, snapshot,
-                 to_model_range)
+from ops import (BN_MOMENTUM, COMPUTE_DTYPES, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense,
+                 ResizeConv2D, assign, global_mean_share, keep_if_finite, named_variables, replica_rows, replica_sum,
+                 replicas, snapshot, to_model_range)
 from tfstart import tf
 
 
@@ -32,8 +32,7 @@ class Generator(tf.Module):
         widths = [2 * g, 2 * g, 4 * g, 8 * g, 16 * g]
         self.down = [Conv2D(a, b, next(seeds), compute_dtype=dtype) for a, b in zip(widths[:-1], widths[1:])]
         ups = [16 * g, 8 * g, 4 * g, 2 * g, c.c_dim]
-        self.up = [Conv2DTranspose(a, b, next(seeds), kernel=c.up_kernel, compute_dtype=dtype)
-                   for a, b in zip(ups[:-1], ups[1:])]
+        self.up = [upsampling_layer(c, a, b, next(seeds)) for a, b in zip(ups[:-1], ups[1:])]
         self.norms = [BatchNorm(w) for w in widths + ups[1:-1]]
 
     def first_conv(self, z, keypoint_maps, tiled_z_shortcut=True):
@@ -102,8 +101,7 @@ class DCGANGenerator(tf.Module):
         depth = int(math.log2(c.output_size)) - 2  # transposed convs from 4x4 up to S
         widths = [g * 2 ** (depth - 1 - i) for i in range(depth)] + [c.c_dim]
         self.project = Dense(c.z_dim, 16 * widths[0], [c.seed, 0], compute_dtype=compute_dtype(c))
-        self.up = [Conv2DTranspose(a, b, [c.seed, 1 + i], kernel=c.up_kernel, compute_dtype=compute_dtype(c))
-                   for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
+        self.up = [upsampling_layer(c, a, b, [c.seed, 1 + i]) for i, (a, b) in enumerate(zip(widths[:-1], widths[1:]))]
         self.norms = [BatchNorm(w) for w in widths[:-1]]
 
     def __call__(self, z, keypoint_maps=None, training=False, tiled_z_shortcut=True, bn_momentum=BN_MOMENTUM):
@@ -119,6 +117,12 @@ class DCGANGenerator(tf.Module):
             flops, side = deconv.flops(side)
             out.append(flops)
         return out
+
+
+def upsampling_layer(config, in_channels, out_channels, seed):
+    """A layer doubling H and W: the config's upsampling with its kernel."""
+    layer = ResizeConv2D if config.upsample == "resize" else Conv2DTranspose
+    return layer(in_channels, out_channels, seed, kernel=config.up_kernel, compute_dtype=compute_dtype(config))
 
 
 def compute_dtype(config):

@@ -136,6 +136,26 @@ class Conv2DTranspose(tf.Module):
         return 2 * side * side * k * k * c_in * c_out, 2 * side
 
 
+class ResizeConv2D(tf.Module):
+    """Nearest-neighbour upsampling by 2, then a kernel x kernel stride-1 convolution: the
+    resize-convolution of Odena et al. (Distill 2016). Every output pixel sees the same
+    number of taps, so it cannot make the period-2 checkerboard of a stride-2 transposed
+    convolution. Weights truncated normal 0.02, biases 0."""
+
+    def __init__(self, in_channels, out_channels, seed, kernel=5, compute_dtype=tf.float32, name=None):
+        super().__init__(name=name)
+        self.conv = Conv2D(in_channels, out_channels, seed, kernel=kernel, stride=1, compute_dtype=compute_dtype)
+
+    def __call__(self, x):
+        shape = tf.shape(x)
+        x = tf.image.resize(x, tf.stack([shape[1] * 2, shape[2] * 2]), method="nearest")
+        return self.conv(x)
+
+    def flops(self, side):
+        """(FLOPs per image on the upsampled grid, output side)."""
+        return self.conv.flops(2 * side)
+
+
 class Dense(tf.Module):
     """Fully connected; weights normal 0.01, biases 0."""
 

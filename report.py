@@ -143,6 +143,8 @@ def write_table(settings, path, methods, values, per_seed, truth, consistency, r
              f"{s['output_size']}x{s['output_size']}", "",
              f"Settings: {s['train_steps']} training steps at batch {s['batch_size']} (Adam {s['learning_rate']}, "
              f"beta1 {s['beta1']}), gf_dim {s['gf_dim']}, df_dim {s['df_dim']}, "
+             + (f"the conditioned G upsampling by {s['upsample']} convs (kernel {s['deconv_kernel'] or 5}), "
+                if s.get('upsample', 'transposed') != 'transposed' or s.get('deconv_kernel') else "")
              + (f"weights averaged (decay {s['ema_decay']}) " if s['ema_decay'] else "G's own weights ")
              + f"for every model; {s['nIter']} latent-search steps per image (Adam, lam {s['lam']}); data seed "
              f"{s['seed']}, training seeds {s['seed']}..{s['seed'] + s['seeds'] - 1}; {faces} test faces, "

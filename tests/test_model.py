@@ -178,6 +178,45 @@ def test_deconv_kernel_option(arch):
     assert config.architecture()["deconv_kernel"] == 4  # a checkpoint of another kernel is refused
 
 
+def test_resize_upsampling_paints_no_checkerboard_on_a_flat_input():
+    """A stride-2 transposed conv of kernel 5 turns a constant input into a period-2 grid
+    (uneven overlap of its taps); nearest-neighbour upsampling then a stride-1 conv keeps it
+    flat (away from the zero-padded border), whatever the weights."""
+    from ops import Conv2DTranspose, ResizeConv2D
+    flat = tf.ones([1, 8, 8, 4])
+    for layer, grid in ((Conv2DTranspose(4, 2, [0, 1], kernel=5), True), (ResizeConv2D(4, 2, [0, 1], kernel=5), False)):
+        out = layer(flat).numpy()[0, 4:-4, 4:-4]
+        assert out.shape[:2] == (8, 8)
+        assert (np.ptp(out, axis=(0, 1)).max() > 1e-3) == grid
+
+
+@pytest.mark.parametrize("arch", ["ecgan", "dcgan"])
+def test_the_resize_upsampling_option(arch, tmp_path):
+    config = ModelConfig(arch=arch, upsample="resize", deconv_kernel=3, **TINY)
+    gan = KeypointGAN(config)
+    assert all(d.conv.w.shape[:2] == (3, 3) for d in gan.generator.up)
+    _, maps, z = inputs(config)
+    assert gan.generator(z, maps, training=True).shape == (4, 32, 32, 3)
+    config.save(tmp_path)
+    assert ModelConfig.load(tmp_path).upsample == "resize"
+    with pytest.raises(UserError, match="upsample resize \\(asked transposed\\)"):  # a checkpoint of the other upsampling is refused
+        ModelConfig(arch=arch, deconv_kernel=3, **TINY).check_same_architecture(ModelConfig.load(tmp_path), "here")
+    with pytest.raises(UserError, match="unknown --upsample"):
+        ModelConfig(upsample="bilinear")
+    assert ModelConfig(**TINY).upsample == "transposed"  # the paper's, and that of configs saved before the option
+
+
+def test_experiments_upsample_flag_changes_the_conditioned_model_only():
+    import comparison
+    import experiments
+    from configs import ComparisonConfig, pick
+    config = pick(ComparisonConfig, vars(experiments.parse_args(["--upsample", "resize", "--deconv_kernel", "3"])))
+    conditioned, _ = comparison.train_configs(config, "conditioned", 0, None)
+    dcgan, _ = comparison.train_configs(config, "dip", 0, None)
+    assert (conditioned.upsample, conditioned.up_kernel) == ("resize", 3)
+    assert (dcgan.upsample, dcgan.up_kernel) == ("transposed", 3)  # the authors' baseline as they built it
+
+
 @pytest.mark.parametrize("arch", ["ecgan", "dcgan"])
 def test_bfloat16_mixed_precision_is_close_to_float32(arch):
     # Same seed, same weights: the first step's losses (before any update) differ only by the
