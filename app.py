@@ -8,11 +8,11 @@ landmarks or change its expression, and watch the latent search fill it.
 Then open the address it prints. Without --checkpoint_dir it uses the keypoint-conditioned
 model trained on real faces that ships in models/celeba64/ (its card: MODEL_CARD.md there).
 An uploaded photo's fill is pasted back into the whole photo. The page's server side is
-webapp.py; see docs/app.md.
+webpage/webapp.py; see docs/app.md.
 """
 import argparse
 
-from configs import SHIPPED_MODEL, add_generator_flag
+from core.configs import SHIPPED_MODEL, add_generator_flag
 from utils import UserError, run_cli
 
 
@@ -33,9 +33,8 @@ def parse_args(argv=None):
 
 
 def main(args):
-    import webapp
-    import webserver
-    from inpaint import load_model
+    from webpage import webapp, webserver
+    from inpainting.inpaint import load_model
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port}: use 0 to 65535 (0: any free port)")
     checkpoint_dir = args.checkpoint_dir or SHIPPED_MODEL

@@ -13,7 +13,7 @@ for --image, photo.complete_photo.
 """
 import argparse
 
-from configs import MASK_TYPES, SHIPPED_MODEL, SearchConfig, add_search_flags, pick
+from core.configs import MASK_TYPES, SHIPPED_MODEL, SearchConfig, add_search_flags, pick
 from utils import run_cli
 
 
@@ -21,7 +21,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_search_flags(p, nIter=1500, outDir="completions_results")
-    p.add_argument("--maskType", default="center", choices=MASK_TYPES, help="the damage (masks.py)")
+    p.add_argument("--maskType", default="center", choices=MASK_TYPES, help="the damage (inpainting/masks.py)")
     p.add_argument("--centerScale", type=float, default=0.25, help="center mask: side of the hole / image side")
     p.add_argument("--fraction_masked", type=float, default=0.75, help="for --maskType random")
     p.add_argument("--mask_file", default=None, help="your own mask: white = keep, black = fill")
@@ -31,10 +31,10 @@ def parse_args(argv=None):
 
 
 def main(args):
-    import evaluation
-    import masks
-    from encoder import make_z_init
-    from inpaint import LatentSearch, load_model
+    from paper import evaluation
+    from inpainting import masks
+    from inpainting.encoder import make_z_init
+    from inpainting.inpaint import LatentSearch, load_model
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)
@@ -45,7 +45,7 @@ def main(args):
     search = LatentSearch(gan, config)
     z_init = make_z_init(args.z_init, args.checkpoint_dir, gan)
     if args.image:
-        from photo import complete_photo
+        from inpainting.photo import complete_photo
         return complete_photo(gan, search, args.image, args.outDir, predictor=args.predictor, z_init=z_init,
                               blend_solver=args.blend_solver, mask_file=args.mask_file, mask_type=args.maskType,
                               center_scale=args.centerScale, fraction_masked=args.fraction_masked)

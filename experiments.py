@@ -26,8 +26,8 @@ import dataclasses
 import subprocess
 import sys
 
-from configs import MASK_TYPES, UPSAMPLINGS, ComparisonConfig, pick
-import report
+from core.configs import MASK_TYPES, UPSAMPLINGS, ComparisonConfig, pick
+from paper import report
 from utils import Progress, UserError, run_cli, str2bool
 
 HELP = {
@@ -103,7 +103,7 @@ def commit():
 
 
 def run(args):
-    import comparison
+    from paper import comparison
     config = pick(ComparisonConfig, vars(args))
     check_args(config)
     config = comparison.with_exported_settings(config)

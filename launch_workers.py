@@ -1,5 +1,5 @@
 """Start the workers of a multi-worker training run on this host, each a process with its
-own TF_CONFIG naming the cluster and its task (distribute.py trains them as one run):
+own TF_CONFIG naming the cluster and its task (core/distribute.py trains them as one run):
 
     python launch_workers.py --workers 2 main.py --distribute multi_worker --max_steps 100
 """

@@ -14,7 +14,7 @@ from the last checkpoint; Ctrl-C saves one before exiting.
 import argparse
 import os
 
-from configs import ARCHS, UPSAMPLINGS, ModelConfig, TrainConfig, add_distribute_flags, add_precision_flag
+from core.configs import ARCHS, UPSAMPLINGS, ModelConfig, TrainConfig, add_distribute_flags, add_precision_flag
 from utils import UserError, run_cli, str2bool
 
 
@@ -72,21 +72,21 @@ def parse_args(argv=None):
 
 
 def main(args):
-    from configs import pick
-    from distribute import make_strategy
+    from core.configs import pick
+    from core.distribute import make_strategy
     strategy = make_strategy(args.distribute, args.virtual_devices)  # before TensorFlow runs anything
     if args.visualize:
-        from figures import visualize
+        from paper.figures import visualize
         return visualize(args.checkpoint_dir, args.train_records, os.path.join(args.sample_dir, args.dataset),
                          args.seed)
     if args.synthetic:
         if args.distribute == "multi_worker":
             raise UserError("--synthetic with --distribute multi_worker would have every worker write the records: "
                             "write them first (python preprocess_train_images.py --synthetic N), then train")
-        import preprocess
+        from facedata import preprocess
         preprocess.run(preprocess.write_train_records, output_dir=args.train_records, synthetic=args.synthetic,
                        seed=args.seed, size=max(args.output_size, 64))
-    from training import GANTrainer
+    from training.loop import GANTrainer
     return GANTrainer(pick(ModelConfig, vars(args)), pick(TrainConfig, vars(args)), strategy).run()
 
 

@@ -14,12 +14,12 @@ up to the image; D is the discriminator above on the image alone. Always uncondi
 """
 import math
 
-import distribute
-from configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
+from core import distribute
+from core.configs import ModelConfig  # noqa: F401  (part of this module's API: the networks' config)
+from core.tfstart import tf
 from ops import (BN_MOMENTUM, COMPUTE_DTYPES, Adam, BatchNorm, Conv2D, Conv2DTranspose, ConvStack, Dense,
                  ResizeConv2D, assign, global_mean_share, keep_if_finite, named_variables, replica_rows, replica_sum,
                  replicas, snapshot, to_model_range)
-from tfstart import tf
 
 
 class Generator(tf.Module):

@@ -15,8 +15,8 @@ between devices. Outside a strategy these helpers are plain assignments and iden
 """
 import math
 
-from configs import PRECISIONS
-from tfstart import tf
+from core.configs import PRECISIONS
+from core.tfstart import tf
 from utils import from_uint8
 
 BN_MOMENTUM = 0.9

@@ -5,7 +5,7 @@
 
 manifest.json in the output folder maps each N to its source file, face box and landmarks.
 """
-import preprocess
+from facedata import preprocess
 from utils import run_cli
 
 

@@ -5,7 +5,7 @@
 
 Re-running the same command resumes a killed run; --overwrite starts afresh.
 """
-import preprocess
+from facedata import preprocess
 from utils import run_cli
 
 

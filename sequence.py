@@ -5,7 +5,7 @@
     python sequence.py --video frames/ --mask_video holes/ --temporal smooth
 
 Frames come from --video (a video file imageio reads, or a folder of frames) or from
---synthetic_video N built-in clips with ground truth. Damage: --maskType of masks.py on each
+--synthetic_video N built-in clips with ground truth. Damage: --maskType of inpainting/masks.py on each
 frame's face box, `moving` (a block crossing the face), or --mask_video (a mask per frame,
 white = keep). In a video dlib finds the face of each frame (boxes averaged over 5 frames),
 its landmarks are taken from the damaged frame, and the filled face is pasted back into the
@@ -25,7 +25,7 @@ run goes on from the frame it was on when the same command is run again.
 import argparse
 import os
 
-from configs import (CONFIG_NAME, MASK_TYPES, SHIPPED_MODEL, TEMPORAL_METHODS, SearchConfig, add_blend_flag,
+from core.configs import (CONFIG_NAME, MASK_TYPES, SHIPPED_MODEL, TEMPORAL_METHODS, SearchConfig, add_blend_flag,
                      add_generator_flag, pick)
 from utils import UserError, run_cli
 
@@ -44,7 +44,7 @@ def parse_args(argv=None):
                         "(default all)")
     p.add_argument("--clip_seed", type=int, default=1, help="seed of the synthetic clips (training faces use 0)")
     p.add_argument("--maskType", default="moving", choices=("moving",) + MASK_TYPES,
-                   help="moving: a hole that travels over the face; or one fixed mask of masks.py")
+                   help="moving: a hole that travels over the face; or one fixed mask of inpainting/masks.py")
     p.add_argument("--mask_video", default=None,
                    help="holes of --video: a video or folder of masks at its size, white = keep, black = fill")
     p.add_argument("--predictor", default=None, help="landmark model for --video (default: installed)")
@@ -98,7 +98,7 @@ def find_model(args):
         return SHIPPED_MODEL, default_steps
     if os.path.exists(os.path.join("checkpoints", CONFIG_NAME)):
         return "checkpoints", default_steps
-    import comparison
+    from paper import comparison
     print(f"no model in checkpoints/: using experiments.py's conditioned model in {args.results} "
           "(trained first if it is not there)")
     checkpoint_dir, settings = comparison.conditioned_model(args.results, encoder=args.study)
@@ -108,14 +108,14 @@ def find_model(args):
 def main(args):
     import json
 
-    import clips
-    from encoder import ENCODER_CONFIG, ENCODER_DIR, make_z_init
-    from inpaint import LatentSearch, load_model
-    from tfstart import tf
+    from inpainting import clips
+    from inpainting.encoder import ENCODER_CONFIG, ENCODER_DIR, make_z_init
+    from inpainting.inpaint import LatentSearch, load_model
+    from core.tfstart import tf
 
     check_args(args)
     if args.video:
-        import video
+        from inpainting import video
         # An unreadable video or mask video fails before the model loads.
         read = video.read_frames(args.video, args.frames)
         holes = video.read_mask_video(args.mask_video, read[0]) if args.mask_video else None
@@ -178,9 +178,8 @@ def main(args):
 def find_faces(args, size, frames, names, fps, skipped, holes=None):
     """The faces of --video's frames as (a video.FaceClip, frames per second), damaged by
     holes (--mask_video's masks) or else by --maskType; says which frames it skipped, and why."""
-    import clips
-    import video
-    from faces import FaceFinder
+    from inpainting import clips, video
+    from facedata.faces import FaceFinder
     finder = FaceFinder(args.predictor, size)
     if holes is not None:
         damage = {"frame_masks": holes}

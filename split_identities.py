@@ -11,7 +11,7 @@ Each identity's split is a function of --seed and the identity alone (docs/data.
 """
 import argparse
 
-from identities import SPLITS, split_folder
+from facedata.identities import SPLITS, split_folder
 from utils import run_cli
 
 

@@ -16,7 +16,7 @@ The work is done by evaluation.consistency.
 """
 import argparse
 
-from configs import MASK_TYPES, SearchConfig, add_search_flags, pick
+from core.configs import MASK_TYPES, SearchConfig, add_search_flags, pick
 from utils import run_cli
 
 
@@ -24,15 +24,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_search_flags(p, nIter=1000, outDir="temporal_results")
-    p.add_argument("--maskType", default="center", choices=MASK_TYPES, help="the damage (masks.py)")
+    p.add_argument("--maskType", default="center", choices=MASK_TYPES, help="the damage (inpainting/masks.py)")
     p.add_argument("--masks_per_subject", type=int, default=8, help="inpaintings of each face, each its own mask")
     return p.parse_args(argv)
 
 
 def main(args):
-    import evaluation
-    from encoder import make_z_init
-    from inpaint import LatentSearch, load_model
+    from paper import evaluation
+    from inpainting.encoder import make_z_init
+    from inpainting.inpaint import LatentSearch, load_model
 
     if args.merge:
         return evaluation.merge_shards(args.outDir, args.num_shards)

@@ -8,7 +8,7 @@ Ctrl-C, and encoder.json); re-running resumes where the run stopped, mid-epoch.
 """
 import argparse
 
-from configs import EncoderTrainConfig, add_distribute_flags, add_generator_flag, add_precision_flag, pick
+from core.configs import EncoderTrainConfig, add_distribute_flags, add_generator_flag, add_precision_flag, pick
 from utils import run_cli
 
 
@@ -34,7 +34,7 @@ def parse_args(argv=None):
 
 
 def main(args):
-    from encoder import train_encoder
+    from inpainting.encoder import train_encoder
     return train_encoder(pick(EncoderTrainConfig, vars(args)))
 
 

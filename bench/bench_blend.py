@@ -17,8 +17,8 @@ import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import masks  # noqa: E402
-from blend import poisson_blend  # noqa: E402
+from inpainting import masks  # noqa: E402
+from inpainting.blend import poisson_blend  # noqa: E402
 
 
 def parse_args(argv=None):

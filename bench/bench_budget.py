@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.bench_search import search_flops, time_search  # noqa: E402
 from bench.bench_train import matmul_peak, time_train_step  # noqa: E402
 from model import ModelConfig, train_step_flops  # noqa: E402
-from report import METHODS  # noqa: E402
+from paper.report import METHODS  # noqa: E402
 
 MODELS = (("ECGAN, keypoint-conditioned", "ecgan", True), ("DCGAN (authors' DIP)", "dcgan", False),
           ("ECGAN without its map", "ecgan", False))
@@ -97,15 +97,15 @@ def baseline_tree(revision):
 
 def time_training(args, baseline, records, keys):
     """Wall seconds of one training stage: the old code trains the models one after another,
-    each in a process of its own; this code trains them side by side (jobs.py)."""
+    each in a process of its own; this code trains them side by side (training/jobs.py)."""
     import dataclasses
     import shutil
     import subprocess
     import tempfile
     import time
 
-    import comparison
-    from configs import ComparisonConfig
+    from paper import comparison
+    from core.configs import ComparisonConfig
     results = tempfile.mkdtemp(prefix="budget_")
     started = time.perf_counter()
     try:
@@ -128,8 +128,8 @@ def time_training(args, baseline, records, keys):
 def compare_training(args):
     import tempfile
 
-    import preprocess
-    from report import machine
+    from facedata import preprocess
+    from paper.report import machine
     baseline = baseline_tree(args.baseline)
     records = os.path.join(tempfile.mkdtemp(prefix="budget_records_"), "records")
     preprocess.run(preprocess.write_train_records, output_dir=records, synthetic=args.train_faces, seed=0,

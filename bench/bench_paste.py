@@ -38,7 +38,7 @@ def frame_with_face(width, height, fraction):
     """(uint8 [height, width, 3] frame, the face box dlib finds): the astronaut scaled so
     that her face box is about `fraction` of the frame's height, centred, on grey."""
     import skimage.data
-    from faces import FaceFinder, largest_box
+    from facedata.faces import FaceFinder, largest_box
     photo = skimage.data.astronaut()
     finder = FaceFinder()
     found = largest_box(finder.boxes(photo))
@@ -57,9 +57,9 @@ def frame_with_face(width, height, fraction):
 
 def rows(args):
     """[(frame, mask, hole pixels, ms old copy, ms new blend)]."""
-    import masks
-    from faces import crop_pixels
-    from photo import mask_on_box, paste_face
+    from inpainting import masks
+    from facedata.faces import crop_pixels
+    from inpainting.photo import mask_on_box, paste_face
     from utils import from_uint8
     out = []
     for width, height in FRAMES:
@@ -81,7 +81,7 @@ def rows(args):
 
 
 def main(args):
-    from report import machine
+    from paper.report import machine
     print(f"pasting a {args.size}-px fill into a frame, median of {args.repeats}; {machine()}")
     print(f"{'frame':>10} {'mask':>8} {'hole px':>9} {'copy ms':>9} {'blend ms':>9}")
     table = rows(args)

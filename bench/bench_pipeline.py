@@ -16,8 +16,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import dataset  # noqa: E402
-import preprocess  # noqa: E402
+from facedata import dataset  # noqa: E402
+from facedata import preprocess  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -19,8 +19,8 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import preprocess  # noqa: E402
 import preprocess_train_images  # noqa: E402
+from facedata import preprocess  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -13,8 +13,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from bench.bench_train import matmul_peak, network_args  # noqa: E402
-from configs import SearchConfig  # noqa: E402
-from inpaint import LatentSearch  # noqa: E402
+from core.configs import SearchConfig  # noqa: E402
+from inpainting.inpaint import LatentSearch  # noqa: E402
 from model import GANNetworks, ModelConfig, layer_flops  # noqa: E402
 
 

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.bench_search import time_search  # noqa: E402
-from configs import SearchConfig  # noqa: E402
+from core.configs import SearchConfig  # noqa: E402
 from model import ModelConfig  # noqa: E402
 
 FRAME_SIZES = ((256, 256), (640, 480), (1280, 720))
@@ -55,10 +55,9 @@ def video_of(width, height, frames):
 
 def video_rows(frames, size):
     """[(frame size, decode s/frame, dlib s/frame, blend and paste s/frame, faces found)]."""
-    import clips
-    import video
-    from blend import poisson_blend
-    from faces import FaceFinder
+    from inpainting import clips, video
+    from inpainting.blend import poisson_blend
+    from facedata.faces import FaceFinder
     from utils import save_mp4
     finder, rows = FaceFinder(size=size), []
     for width, height in FRAME_SIZES:
@@ -81,7 +80,7 @@ def video_rows(frames, size):
 
 
 def main(args):
-    from report import machine
+    from paper.report import machine
     config = ModelConfig(output_size=args.output_size, gf_dim=args.gf_dim, df_dim=args.df_dim)
     print(f"machine: {machine()}; {args.frames} frames per video; model "
           f"{args.output_size}x{args.output_size}, gf_dim {args.gf_dim}, df_dim {args.df_dim}\n")

@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tfstart import tf  # noqa: E402
+from core.tfstart import tf  # noqa: E402
 
 from model import KeypointGAN, ModelConfig, train_step_flops  # noqa: E402
 
@@ -77,7 +77,7 @@ def main(args):
     config = ModelConfig(output_size=args.output_size, gf_dim=args.gf_dim, df_dim=args.df_dim)
     mirrored = None
     if "mirrored" in args.variants:  # the CPU is split before TensorFlow starts its devices
-        from distribute import make_strategy
+        from core.distribute import make_strategy
         mirrored = make_strategy("mirrored", args.virtual_devices)
     peak = matmul_peak()
     plain_flops = train_step_flops(config, args.batch_size)

@@ -62,7 +62,7 @@ def with_grain(result, photo_mask, box, seed=0):
 
 
 def measures(out, truth, photo_mask):
-    import metrics
+    from inpainting import metrics
     from utils import from_uint8
     hole = photo_mask < 0.5
     a, t, m = from_uint8(out[None]), from_uint8(truth[None]), photo_mask[None]
@@ -85,7 +85,7 @@ def photos(args):
     """[(name, uint8 photo)]: the astronaut, then --count photos of --photos with a face of
     at least --min_face px."""
     import skimage.data
-    from faces import FaceFinder, Skip, list_images, load_rgb
+    from facedata.faces import FaceFinder, Skip, list_images, load_rgb
     found = [("astronaut", skimage.data.astronaut())]
     if args.photos:
         finder = FaceFinder()
@@ -106,14 +106,12 @@ def video_study(gan, args):
     """sequence.py --video's path on a 512x512 clip of the astronaut moving (its face ~300 px
     wide), center holes on each frame's face box: the seam over the truth's, per frame, for
     the former paste and the blend. Returns (copy ratios, blend ratios)."""
-    import clips
-    import metrics
-    import video
+    from inpainting import clips, metrics, video
     from bench.bench_sequence import video_of
-    from configs import SearchConfig
-    from faces import FaceFinder
-    from inpaint import LatentSearch
-    from photo import paste_face
+    from core.configs import SearchConfig
+    from facedata.faces import FaceFinder
+    from inpainting.inpaint import LatentSearch
+    from inpainting.photo import paste_face
     from utils import from_uint8
     frames = video_of(512, 512, args.video_frames)
     size = gan.config.output_size
@@ -134,11 +132,11 @@ def video_study(gan, args):
 
 
 def main(args):
-    from configs import SHIPPED_MODEL, SearchConfig
-    from faces import FaceFinder
-    from inpaint import LatentSearch, load_model
-    from photo import inpaint_photo, paste_face
-    from report import machine
+    from core.configs import SHIPPED_MODEL, SearchConfig
+    from facedata.faces import FaceFinder
+    from inpainting.inpaint import LatentSearch, load_model
+    from inpainting.photo import inpaint_photo, paste_face
+    from paper.report import machine
     from utils import save_image, save_json
     checkpoint = args.checkpoint_dir or SHIPPED_MODEL
     gan = load_model(checkpoint)

@@ -61,7 +61,7 @@ def model_config(args, arch, conditional):
 def trainer(config, batch_size):
     """A compiled call of CHUNK train steps on random uint8 batches."""
     from model import KeypointGAN
-    from tfstart import tf
+    from core.tfstart import tf
     gan = KeypointGAN(config, ema_decay=0.999)
     shape = [batch_size, config.output_size, config.output_size, 3]
     batches = [tf.cast(tf.random.stateless_uniform(shape, [0, i], 0, 256, tf.int32), tf.uint8) for i in range(2)]
@@ -91,7 +91,7 @@ def profile_worker(args):
     """In a fresh process: ms a step, then the profile of args.steps steps, written to args.out."""
     from bench.bench_train import matmul_peak
     from model import train_step_flops
-    from tfstart import tf
+    from core.tfstart import tf
     config = model_config(args, args.arch, args.conditional)
     run = trainer(config, args.batch_size)
     calls = max(1, args.steps // CHUNK)
@@ -121,7 +121,7 @@ def discriminator_halves_ms(config, batch_size, repeats):
     per-half statistics, more ops)."""
     from model import Discriminator
     from ops import named_variables
-    from tfstart import tf
+    from core.tfstart import tf
     d = Discriminator(config)
     weights = list(named_variables(d).values())
     shape = [2 * batch_size, config.output_size, config.output_size, 3]
@@ -159,7 +159,7 @@ def worker_command(args, role, out=None):
 
 
 def measure(args, beside):
-    from jobs import ONE_OP_AT_A_TIME, ONE_THREAD
+    from training.jobs import ONE_OP_AT_A_TIME, ONE_THREAD
     env = dict(os.environ, **(ONE_OP_AT_A_TIME if args.one_op_at_a_time else ONE_THREAD),
                TF_ENABLE_ONEDNN_OPTS=str(args.onednn))
     loads = [subprocess.Popen(worker_command(args, "load"), env=dict(os.environ, **ONE_THREAD), cwd=ROOT)
@@ -182,7 +182,7 @@ def is_conv(op_type):
 
 
 def report(args, results, top=12):
-    from report import machine
+    from paper.report import machine
     threads = "one thread an op, one op at a time" if args.one_op_at_a_time else "one thread an op"
     threads += "" if args.onednn else ", oneDNN off"
     print(f"{machine()}; {args.arch}{' conditioned' if args.arch == 'ecgan' and args.conditional else ''} train "

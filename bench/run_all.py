@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import (bench_blend, bench_budget, bench_paste, bench_pipeline, bench_preprocess,  # noqa: E402
                    bench_search, bench_sequence, bench_train)
 from model import ModelConfig, train_step_flops  # noqa: E402
-from report import machine  # noqa: E402
+from paper.report import machine  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -36,9 +36,9 @@ def time_encoder(size, batch, width, repeats=3):
     import time
 
     import numpy as np
-    from tfstart import tf
+    from core.tfstart import tf
 
-    from encoder import Encoder, EncoderConfig
+    from inpainting.encoder import Encoder, EncoderConfig
     encoder = Encoder(EncoderConfig(output_size=size, ef_dim=width))
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(-1, 1, (batch, size, size, 3)), tf.float32)

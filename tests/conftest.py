@@ -5,7 +5,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import pytest  # noqa: E402
 
-import tfstart  # noqa: E402,F401  (TensorFlow, imported quietly before any test imports it)
+from core import tfstart  # noqa: E402,F401  (TensorFlow, imported quietly before any test imports it)
 
 
 @pytest.fixture(scope="session")
@@ -13,7 +13,7 @@ def tiny_model(tmp_path_factory):
     """A 32x32 conditioned GAN (gf_dim 8) trained for a few steps on synthetic faces, and
     synthetic test pairs: (checkpoint_dir, test_dir, train_records)."""
     import main
-    import preprocess
+    from facedata import preprocess
     root = tmp_path_factory.mktemp("tiny_model")
     args = main.parse_args([
         "--synthetic", "64", "--train_records", str(root / "records"), "--output_size", "32",

@@ -6,11 +6,18 @@ import ast
 import importlib
 import os
 import re
+import subprocess
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULES = sorted(f[:-3] for f in os.listdir(ROOT) if f.endswith(".py"))
+COMMANDS = ["main", "complete", "temporal", "sequence", "experiments", "app", "train_encoder",
+            "preprocess_train_images", "preprocess_test_images", "split_identities", "launch_workers"]
+ORIGINAL_LIBRARY = ["model", "ops", "utils"]
+PACKAGES = ["core", "facedata", "training", "inpainting", "paper", "webpage"]
+MODULES = sorted(COMMANDS + ORIGINAL_LIBRARY + [f"{p}.{f[:-3]}" for p in PACKAGES
+                                               for f in os.listdir(os.path.join(ROOT, p))
+                                               if f.endswith(".py") and f != "__init__.py"])
 BENCHES = sorted(f"bench.{f[:-3]}" for f in os.listdir(os.path.join(ROOT, "bench"))
                  if f.startswith(("bench_", "run_all")) and f.endswith(".py"))
 
@@ -29,10 +36,28 @@ def imports(module):
     found = set()
     for node in ast.walk(ast.parse(source(module))):
         if isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found & set(MODULES)
+
+
+def test_the_root_holds_the_commands_the_original_library_and_a_few_packages():
+    tracked = subprocess.run(["git", "-C", ROOT, "ls-files"], capture_output=True, text=True)
+    if tracked.returncode:
+        pytest.skip("not a git checkout: what the repository holds is what git tracks")
+    entries = sorted({path.split("/")[0] for path in tracked.stdout.splitlines()} - {".ci", ".gitignore"})
+    python = sorted(e[:-3] for e in entries if e.endswith(".py"))
+    assert python == sorted(COMMANDS + ORIGINAL_LIBRARY)
+    assert all(is_script(m) for m in COMMANDS) and not any(is_script(m) for m in ORIGINAL_LIBRARY)
+    folders = {e for e in entries if os.path.isdir(os.path.join(ROOT, e))}
+    assert folders == set(PACKAGES) | {"bench", "checkpoints", "data", "docs", "models", "samples", "tests"}
+    for package in PACKAGES:
+        init = open(os.path.join(ROOT, package, "__init__.py")).read()
+        assert ast.get_docstring(ast.parse(init)), f"{package}/__init__.py says what the package owns"
+        assert not [line for line in init.splitlines() if line.startswith(("import ", "from "))], package
+        assert os.path.isdir(os.path.join(ROOT, "tests", package)), f"tests/ mirrors {package}/"
 
 
 def test_no_import_cycle_and_no_script_used_as_a_library():
@@ -82,12 +107,12 @@ def test_every_flag_has_a_help_text_that_shows_its_default(module, monkeypatch):
 def test_enums_are_defined_once_in_configs():
     for enum in ("PRECISIONS", "ARCHS", "BLEND_SOLVERS", "MASK_TYPES", "TEMPORAL_METHODS", "DISTRIBUTE_MODES"):
         defined = [m for m in MODULES if re.search(rf"^{enum} = ", source(m), re.M)]
-        assert defined == ["configs"], (enum, defined)
+        assert defined == ["core.configs"], (enum, defined)
     literals = ('["float32", "bfloat16"]', '("float32", "bfloat16")', '["banded", "splu", "pyamg"]',
                 '["ecgan", "dcgan"]')
     for module in MODULES + BENCHES:
         text = source(module)
-        assert not [lit for lit in literals if lit in text] or module == "configs", module
+        assert not [lit for lit in literals if lit in text] or module == "core.configs", module
 
 
 def test_docs_links_and_spec_citations_resolve():

@@ -207,9 +207,9 @@ def test_the_resize_upsampling_option(arch, tmp_path):
 
 
 def test_experiments_upsample_flag_changes_the_conditioned_model_only():
-    import comparison
+    from paper import comparison
     import experiments
-    from configs import ComparisonConfig, pick
+    from core.configs import ComparisonConfig, pick
     config = pick(ComparisonConfig, vars(experiments.parse_args(["--upsample", "resize", "--deconv_kernel", "3"])))
     conditioned, _ = comparison.train_configs(config, "conditioned", 0, None)
     dcgan, _ = comparison.train_configs(config, "dip", 0, None)
@@ -235,8 +235,8 @@ def test_bfloat16_mixed_precision_is_close_to_float32(arch):
 
 
 def test_bfloat16_search_step_is_close_to_float32():
-    from configs import SearchConfig
-    from inpaint import LatentSearch
+    from core.configs import SearchConfig
+    from inpainting.inpaint import LatentSearch
     from model import GANNetworks
     config = ModelConfig(**TINY)
     images, maps, _ = inputs(config, batch=4)

@@ -11,9 +11,9 @@ from PIL import Image
 import app
 import complete
 import sequence
-from configs import MEAN_FACE_FILE, MODEL_FOLDERS, SHIPPED_MODEL, SHIPPED_MODELS, SearchConfig
+from core.configs import MEAN_FACE_FILE, MODEL_FOLDERS, SHIPPED_MODEL, SHIPPED_MODELS, SearchConfig
 from helpers import astronaut, needs_dlib
-from inpaint import load_model, trained_steps
+from inpainting.inpaint import load_model, trained_steps
 
 CARD = os.path.join(SHIPPED_MODELS, "MODEL_CARD.md")
 SHIPPED = {MODEL_FOLDERS["conditioned"]: ("ecgan", True), MODEL_FOLDERS["dip"]: ("dcgan", False)}
@@ -64,9 +64,9 @@ def test_photos_videos_and_the_page_use_the_shipped_model_by_default():
 
 @needs_dlib
 def test_complete_on_a_real_photo_with_the_default_model_beats_a_grey_fill(tmp_path, monkeypatch):
-    import inpaint
-    from faces import FaceFinder
-    from photo import damage
+    from inpainting import inpaint
+    from facedata.faces import FaceFinder
+    from inpainting.photo import damage
     photo = astronaut()
     Image.fromarray(photo).save(tmp_path / "astronaut.png")
     loaded = []

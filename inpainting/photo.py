@@ -1,0 +1,176 @@
+"""Inpainting a user's own photo: find the face, damage it with the mask, take the landmarks
+of the damaged face (an honest input: the clean photo is unknown in practice), inpaint the
+face crop by latent search, blend, and paste the fill back into the full photo, blended
+again at the photo's own resolution (paste_face), which photos, videos and the page share.
+"""
+import dataclasses
+import math
+import os
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from facedata.faces import MIN_BOX_SIDE, FaceFinder, Skip, crop_face, largest_box, load_rgb, usable_boxes
+from inpainting import masks as mask_lib
+from inpainting.blend import poisson_blend
+from inpainting.inpaint import search_all
+from utils import UserError, from_uint8, save_image, to_uint8
+
+BICUBIC_RADIUS = 2  # PIL's bicubic filter reaches 2 source pixels, times the reduction factor
+
+
+def known_in_crop(photo_mask, box, size):
+    """[size, size] mask of the crop pixels that are truly known: 1 only where the whole
+    bicubic footprint of the crop pixel lies in known photo pixels. The crop is resampled
+    from the damaged photo, so a pixel next to the hole mixes in the zeroed hole; calling it
+    known (as a nearest-neighbour resize of the mask would) puts darkened pixels into the
+    context loss and the Poisson boundary."""
+    left, top, right, bottom = box
+    region = photo_mask[top:bottom, left:right] > 0.5
+    reach = [math.ceil(BICUBIC_RADIUS * max(side / size, 1.0)) + 1 for side in (bottom - top, right - left)]
+    safe = ndimage.binary_erosion(region, np.ones([2 * r + 1 for r in reach], bool), border_value=1)
+    return (np.asarray(Image.fromarray(safe.astype(np.uint8) * 255).resize((size, size), Image.Resampling.NEAREST))
+            > 127).astype(np.float32)
+
+
+def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale=0.25, fraction_masked=0.75,
+           name="the photo"):
+    """(damaged photo, photo mask [H, W], face box): the user's mask over the whole photo, or
+    mask_type drawn on the face box dlib finds."""
+    height, width = photo.shape[:2]
+    if mask_file:
+        photo_mask = mask_lib.load_mask(mask_file)
+        if photo_mask.shape != (height, width):
+            raise UserError(f"mask file {mask_file} is {photo_mask.shape[1]}x{photo_mask.shape[0]} but "
+                            f"{name} is {width}x{height}: draw the mask over the photo at its size")
+        damaged = (photo * photo_mask[..., None]).astype(np.uint8)
+        return damaged, photo_mask, the_face(finder.boxes(damaged), width, height, name,
+                                             " once masked: use a smaller mask or --maskType on the face box")
+    box = the_face(finder.boxes(photo), width, height, name, ": use a photo with a frontal face")
+    photo_mask = mask_on_box(mask_lib.make_mask(mask_type, size, center_scale, fraction_masked), box, height, width)
+    return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
+
+
+def the_face(found, width, height, name, advice):
+    """The box of the face to inpaint among dlib's `found`: the largest that is usable
+    (faces.usable_boxes), as inpainting/video.py follows; one clear line when there is none."""
+    if not found:
+        raise UserError(f"dlib finds no face in {name}{advice}")
+    usable = usable_boxes(found, width, height)
+    if not usable:
+        raise UserError(f"the face dlib finds in {name} is under {MIN_BOX_SIDE} pixels on a side inside the photo: "
+                        "use a larger photo, or one with the whole face in it")
+    return largest_box(usable)
+
+
+def mask_on_box(crop_mask, box, height, width):
+    """A mask drawn on the face crop, stretched over the face box of a height x width photo:
+    [H, W], 1 = known (everything outside the box)."""
+    inside = np.asarray(Image.fromarray((crop_mask * 255).astype(np.uint8)).resize(
+        (box[2] - box[0], box[3] - box[1]), Image.Resampling.NEAREST)) > 127
+    photo_mask = np.ones((height, width), np.float32)
+    photo_mask[box[1]:box[3], box[0]:box[2]] = inside
+    return photo_mask
+
+
+# The full-resolution Poisson system of a hole of h x w pixels has h * w unknowns; sparse LU
+# (SuperLU, minimum-degree ordering) factorises a 300 x 300 hole in well under a second,
+# where the banded Cholesky that suits 64 x 64 crops takes seconds (docs/benchmarks.md).
+PHOTO_BLEND_SOLVER = "splu"
+
+
+def upscaled(face, width, height):
+    """float32 [height, width, 3] in [-1, 1]: a [-1, 1] crop resized bicubically, in floating
+    point (no rounding to 8 bits before the blend)."""
+    channels = [np.asarray(Image.fromarray(np.asarray(face[..., c], np.float32)).resize(
+        (width, height), Image.Resampling.BICUBIC)) for c in range(face.shape[-1])]
+    return np.stack(channels, axis=-1)
+
+
+def paste_face(damaged, face, box, photo_mask, blend=True, sharpen=0.0):
+    """The damaged photo (uint8 [H, W, 3]) with its hole pixels inside box filled from `face`
+    (the filled crop, [-1, 1], S x S); every other pixel stays as it was.
+
+    blend (the default): Poisson blending at the photo's own resolution. The crop resized
+    onto the box is the guidance: inside the hole the result takes its gradients, and the
+    photo's known pixels around the hole (at full resolution, a pixel beyond the box
+    included) are the boundary, so colour and brightness meet the surrounding skin with no
+    step. blend=False: the resized crop's pixels copied into the hole (the former paste,
+    whose 64-px blend, once upscaled, leaves a visible edge). sharpen: the amount of an
+    unsharp mask applied to the upscaled fill at the scale it was upscaled by (0: none; it
+    did not measurably help, docs/inpainting.md)."""
+    height, width = damaged.shape[:2]
+    left, top, right, bottom = box
+    hole = photo_mask[top:bottom, left:right] < 0.5
+    result = damaged.copy()
+    if not hole.any():
+        return result
+    fill = upscaled(face, right - left, bottom - top)
+    if sharpen:
+        sigma = (right - left) / face.shape[1] / 2
+        fill = fill + sharpen * (fill - ndimage.gaussian_filter(fill, sigma=(sigma, sigma, 0)))
+    if not blend:
+        result[top:bottom, left:right][hole] = to_uint8(fill)[hole]
+        return result
+    # The region: the box and one pixel around it, so a hole reaching the box's edge has
+    # known neighbours; the guidance there is the fill's edge, repeated.
+    x0, y0, x1, y1 = max(left - 1, 0), max(top - 1, 0), min(right + 1, width), min(bottom + 1, height)
+    known = np.ones((y1 - y0, x1 - x0), np.float32)
+    known[top - y0:bottom - y0, left - x0:right - x0] = ~hole
+    guidance = np.pad(fill, ((top - y0, y1 - bottom), (left - x0, x1 - right), (0, 0)), mode="edge")
+    region = from_uint8(damaged[y0:y1, x0:x1])
+    blended = poisson_blend(region[None], guidance[None], known[None], solver=PHOTO_BLEND_SOLVER)[0]
+    inside = known < 0.5
+    result[y0:y1, x0:x1][inside] = to_uint8(blended)[inside]
+    return result
+
+
+@dataclasses.dataclass
+class PhotoFill:
+    """A photo's face inpainted at the model's size, ready to be pasted back."""
+    damaged: np.ndarray       # uint8 [H, W, 3], the hole black
+    photo_mask: np.ndarray    # [H, W], 1 = known
+    box: tuple                # the face's box in the photo
+    keypoint_map: np.ndarray  # uint8 [S, S, 3], from the damaged face's landmarks
+    blended: np.ndarray       # [S, S, 3] in [-1, 1]: the crop, its hole filled and blended at S x S
+
+    def pasted(self, blend=True):
+        return paste_face(self.damaged, self.blended, self.box, self.photo_mask, blend=blend)
+
+
+def inpaint_photo(gan, search, photo, finder, *, name="the photo", z_init=None, blend_solver="banded",
+                  **mask_settings):
+    """Damage a uint8 photo (mask_settings as damage() takes them), inpaint its face crop by
+    a search of batch size 1 and blend it at the model's size. Returns a PhotoFill."""
+    size = gan.config.output_size
+    damaged, photo_mask, box = damage(photo, finder, size, name=name, **mask_settings)
+    face = crop_face(damaged, box, finder.landmarks_in_box(damaged, box), size, name)
+    crop_mask = known_in_crop(photo_mask, box, size)[None]
+    x, k = from_uint8(face.image[None]), from_uint8(face.keypoint_map[None])
+    generated = search_all(search, x, k, crop_mask, z_init=z_init, milestones=[search.config.nIter])
+    blended = poisson_blend(x, generated, crop_mask, solver=blend_solver)[0]
+    return PhotoFill(damaged, photo_mask, box, face.keypoint_map, blended)
+
+
+def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=None, blend_solver="banded",
+                   **mask_settings):
+    """Inpaint image_path (inpaint_photo) and paste the fill back at the photo's resolution;
+    mask_settings as damage() takes them. Writes {stem}_inpainted.png, {stem}_side_by_side.png
+    and {stem}_keypoint_map.png to out_dir; returns the inpainted photo (uint8 [H, W, 3])."""
+    try:
+        photo = load_rgb(image_path)
+    except Skip as skip:
+        raise UserError(f"cannot use {image_path}: {skip}")
+    finder = FaceFinder(predictor, gan.config.output_size)
+    fill = inpaint_photo(gan, search, photo, finder, name=image_path, z_init=z_init, blend_solver=blend_solver,
+                         **mask_settings)
+    result = fill.pasted()
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    out_path = os.path.join(out_dir, f"{stem}_inpainted.png")
+    save_image(out_path, result)
+    save_image(os.path.join(out_dir, f"{stem}_side_by_side.png"), np.concatenate([fill.damaged, result], axis=1))
+    save_image(os.path.join(out_dir, f"{stem}_keypoint_map.png"), fill.keypoint_map)
+    print(f"wrote {out_path} and {stem}_side_by_side.png; the keypoint map was computed from the damaged "
+          "photo (the clean face is unknown), not from a clean-image oracle")
+    return result
