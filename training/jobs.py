@@ -26,15 +26,14 @@ import traceback
 
 from utils import Eta, UserError
 
-# One thread per op and one op at a time: TensorFlow's CPU results change from run to run
-# when independent ops of a graph run concurrently (the latent search's G(z) moved by up to
-# 0.04 between two identical runs with 2 inter-op threads, with or without oneDNN); with one
-# op at a time they are the same every time.
+# One thread per op (several workers share the cores).
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1",
               "TF_FORCE_GPU_ALLOW_GROWTH": "true"}  # several workers can share one GPU
 # The latent search's results change from run to run when TensorFlow runs independent ops
 # at once (G(z) moved by up to 0.04 between two identical searches with 2 inter-op threads,
-# with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time.
+# with or without oneDNN; training was the same to the bit). Searching jobs run one op at a time;
+# then a process's first search is the same every time; its later ones can differ between
+# runs by a few float32 units in a gradient, which the search carries on (docs/inpainting.md).
 ONE_OP_AT_A_TIME = dict(ONE_THREAD, TF_NUM_INTEROP_THREADS="1")
 # Training is the comparison's critical path: a job that runs while a longer training still
 # trains (an evaluation, say) yields the core to it when there are more jobs than cores.
