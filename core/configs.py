@@ -26,9 +26,11 @@ BLEND_SOLVERS = ("banded", "splu", "pyamg")  # Poisson blending (inpainting/blen
 MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "full", "grid", "random")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (inpainting/clips.py)
+# The repository's root: this file is core/configs.py.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The real-face models that ship with the repository (models/celeba64/MODEL_CARD.md): what photos,
 # videos and the page use when no --checkpoint_dir is given. One folder per compared method.
-SHIPPED_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "celeba64")
+SHIPPED_MODELS = os.path.join(ROOT, "models", "celeba64")
 MODEL_FOLDERS = {"conditioned": "conditioned", "dip": "dcgan", "ablation": "no_map"}
 SHIPPED_MODEL = os.path.join(SHIPPED_MODELS, MODEL_FOLDERS["conditioned"])
 MEAN_FACE_FILE = "mean_face.npy"  # beside exported models: the training faces' mean, [S, S, 3] in [-1, 1]

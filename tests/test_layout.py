@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
+
 COMMANDS = ["main", "complete", "temporal", "sequence", "experiments", "app", "train_encoder",
             "preprocess_train_images", "preprocess_test_images", "split_identities", "launch_workers"]
 ORIGINAL_LIBRARY = ["model", "ops", "utils"]

@@ -24,7 +24,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from core.configs import MASK_TYPES, SearchConfig
+from core.configs import MASK_TYPES, ROOT, SearchConfig
 from facedata.faces import crop_face, decode_photo
 from facedata.keypoints import JAW_POINTS, REGIONS, draw_keypoint_map
 from facedata.synthetic import express, synthetic_face
@@ -94,9 +94,6 @@ def shown_path(path):
     name alone (the server's disk layout is not the user's business)."""
     relative = os.path.relpath(os.path.abspath(path), ROOT)
     return os.path.basename(os.path.normpath(path)) if relative.startswith("..") else relative
-
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def encode_png(image):
