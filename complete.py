@@ -3,6 +3,7 @@
     python complete.py --batch_size=64 --output_size=128 --maskType center      # the paper's
     python complete.py --synthetic 64 --maskType checkboard --nIter 200         # on synthetic faces
     python complete.py --image face.jpg --mask_file damage.png                  # a photo (shipped 64x64 model)
+    python complete.py --image face.jpg --maskType center --keypoints clean     # its map from the undamaged photo
     python complete.py --num_shards 4 --shard 0 ...   # one part per machine; then the same with --merge
 
 The model's architecture is read from --checkpoint_dir/config.json. Writes to --outDir:
@@ -13,7 +14,7 @@ for --image, photo.complete_photo.
 """
 import argparse
 
-from core.configs import MASK_TYPES, SHIPPED_MODEL, SearchConfig, add_search_flags, pick
+from core.configs import KEYPOINT_SOURCES, MASK_TYPES, SHIPPED_MODEL, SearchConfig, add_search_flags, pick
 from utils import run_cli
 
 
@@ -27,6 +28,11 @@ def parse_args(argv=None):
     p.add_argument("--mask_file", default=None, help="your own mask: white = keep, black = fill")
     p.add_argument("--image", default=None, help="inpaint a photo of your own (needs dlib)")
     p.add_argument("--predictor", default=None, help="landmark model for --image (default: installed)")
+    p.add_argument("--keypoints", default="estimate", choices=KEYPOINT_SOURCES,
+                   help="for --image, where the keypoint map comes from: estimate (dlib's landmarks outside the hole, "
+                        "the hidden ones estimated from them: what a user has), dlib (dlib on the damaged photo as "
+                        "it is), clean (dlib on the photo before the hole was made: the paper's protocol, for "
+                        "measuring)")
     return p.parse_args(argv)
 
 
@@ -45,8 +51,11 @@ def main(args):
     search = LatentSearch(gan, config)
     z_init = make_z_init(args.z_init, args.checkpoint_dir, gan)
     if args.image:
+        from facedata.shape import load_face_prior
         from inpainting.photo import complete_photo
-        return complete_photo(gan, search, args.image, args.outDir, predictor=args.predictor, z_init=z_init,
+        prior = load_face_prior(args.checkpoint_dir) if args.keypoints == "estimate" else None
+        return complete_photo(gan, search, args.image, args.outDir, predictor=args.predictor,
+                              keypoints=args.keypoints, prior=prior, z_init=z_init,
                               blend_solver=args.blend_solver, mask_file=args.mask_file, mask_type=args.maskType,
                               center_scale=args.centerScale, fraction_masked=args.fraction_masked)
     images, keypoint_maps, names = evaluation.test_faces(args.test_dir, gan.config.output_size, args.limit,

@@ -9,6 +9,8 @@ model against the authors' own DIP baseline, with error bars.
     python experiments.py --train_records data/train_records --test_dir data/val_images --output_size 64 \
         --gf_dim 16 --df_dim 32 --batch_size 16 --train_steps 8000 --jobs 2 --export models/mine   # real faces, CPU
     python experiments.py --models models/celeba64 --test_dir data/test_images   # the shipped models, no training
+    python experiments.py --models models/celeba64 --test_dir data/test_images --keypoint_study \
+        --masks center,checkboard,left,freehand_poly,strokes                   # the maps a user can give
 
 Makes synthetic train and test faces (unless given records / test pairs); trains, with the
 same steps, batch, learning rate, weight averaging and seeds, the keypoint-conditioned
@@ -51,6 +53,9 @@ HELP = {
     "temporal_subjects": "faces of the consistency experiment (8 masks each)",
     "ablation": "also train and evaluate the ECGAN without its map",
     "encoder_study": "also train the learned initialiser and compare random and encoder starts",
+    "keypoint_study": "with --models, instead of the comparison: the conditioned model's fills with the keypoint map "
+    "from the clean face (the paper's protocol), from dlib on the damaged face and from the estimate a user gets, "
+    "under --masks, with landmark errors (needs test pairs made from photos; writes keypoints.md)",
     "encoder_steps": "training steps of the learned initialiser", "milestones": "search steps the encoder "
     "study reports", "seed": "data seed (test faces: seed + 1) and first training seed",
     "seeds": "training seeds per method: seed, seed + 1, ...",
@@ -81,6 +86,9 @@ def check_args(config):
         raise UserError("--models evaluates exported models and --export exports trained ones: give one of them")
     if config.models and config.encoder_study:
         raise UserError("--encoder_study trains an encoder on the training records: run it without --models")
+    if config.keypoint_study and not (config.models and config.test_dir):
+        raise UserError("--keypoint_study evaluates exported models on real test faces: pass --models (e.g. "
+                        "models/celeba64) and --test_dir (pairs made from photos by preprocess_test_images.py)")
     if config.jobs < 1:
         raise UserError(f"--jobs {config.jobs}: run at least one job at a time")
     if config.search_batch < 8 or config.search_batch % 8:
@@ -107,6 +115,8 @@ def run(args):
     config = pick(ComparisonConfig, vars(args))
     check_args(config)
     config = comparison.with_exported_settings(config)
+    if config.keypoint_study:
+        return keypoint_study(config, args)
     progress = Progress(["data", "training and evaluation"] + ["encoder study"] * config.encoder_study
                         + ["figures and table"])
     progress.begin("synthetic data" if not (config.train_records and config.test_dir) else "data")
@@ -131,6 +141,19 @@ def run(args):
     progress.end()
     print("\n" + table + f"\nall done in {progress.minutes():.1f} min; see {config.results}/results.md")
     print("\n".join(report.time_lines(stamp)))
+    return summary
+
+
+def keypoint_study(config, args):
+    from paper import keypoint_study
+    progress = Progress(["keypoint study"])
+    progress.begin("the conditioned model with each keypoint map")
+    keypoint_study.run_study(config, config.test_dir)
+    progress.end()
+    stamp = {"minutes": progress.minutes(), "command": " ".join(["python experiments.py"] + sys.argv[1:]),
+             "commit": commit()}
+    summary = keypoint_study.write_study(config, config.test_dir, config.masks.split(","), stamp)
+    print(f"all done in {progress.minutes():.1f} min; see {config.results}/keypoints.md")
     return summary
 
 

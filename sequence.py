@@ -8,8 +8,9 @@ Frames come from --video (a video file imageio reads, or a folder of frames) or 
 --synthetic_video N built-in clips with ground truth. Damage: --maskType of inpainting/masks.py on each
 frame's face box, `moving` (a block crossing the face), or --mask_video (a mask per frame,
 white = keep). In a video dlib finds the face of each frame (boxes averaged over 5 frames),
-its landmarks are taken from the damaged frame, and the filled face is pasted back into the
-frame; a frame without a face is a counted skip, left as it came.
+its keypoint map is drawn from the landmarks dlib finds outside the hole, the hidden ones
+estimated from those and from nearby frames that saw them (--keypoints), and the filled face
+is pasted back into the frame; a frame without a face is a counted skip, left as it came.
 
 Each clip is searched frame after frame, with a temporal method: independent (a random z
 per frame: the paper), warm (z_t starts from z_t-1, --nIter_next steps after the first
@@ -25,8 +26,8 @@ run goes on from the frame it was on when the same command is run again.
 import argparse
 import os
 
-from core.configs import (CONFIG_NAME, MASK_TYPES, SHIPPED_MODEL, TEMPORAL_METHODS, SearchConfig, add_blend_flag,
-                     add_generator_flag, pick)
+from core.configs import (CONFIG_NAME, KEYPOINT_SOURCES, MASK_TYPES, SHIPPED_MODEL, TEMPORAL_METHODS, SearchConfig,
+                          add_blend_flag, add_generator_flag, pick)
 from utils import UserError, run_cli
 
 SYNTHETIC_FRAMES = 32
@@ -48,6 +49,11 @@ def parse_args(argv=None):
     p.add_argument("--mask_video", default=None,
                    help="holes of --video: a video or folder of masks at its size, white = keep, black = fill")
     p.add_argument("--predictor", default=None, help="landmark model for --video (default: installed)")
+    p.add_argument("--keypoints", default="estimate", choices=KEYPOINT_SOURCES,
+                   help="for --video, where each frame's keypoint map comes from: estimate (dlib's landmarks outside "
+                        "the hole, the hidden ones estimated from them and from nearby frames that saw them), dlib "
+                        "(dlib on the damaged frame as it is), clean (dlib on the frame before the damage, for "
+                        "measuring)")
     p.add_argument("--checkpoint_dir", default=None,
                    help="the trained GAN; default for --video: the real-face model that ships in "
                         "models/celeba64/conditioned; for --synthetic_video: checkpoints if it holds a model, else "
@@ -124,7 +130,7 @@ def main(args):
     gan = load_model(checkpoint_dir, generator=args.generator)
     size = gan.config.output_size
     if args.video:
-        face_clip, fps = find_faces(args, size, *read, holes=holes)
+        face_clip, fps = find_faces(args, size, *read, holes=holes, checkpoint_dir=checkpoint_dir)
         frames, keypoint_maps, masks, truth = (face_clip.inputs, face_clip.keypoint_maps, face_clip.masks,
                                                face_clip.truths)
     else:
@@ -161,7 +167,8 @@ def main(args):
         raise UserError(f"interrupted: the frames searched so far are in {progress}; run the same command again "
                         "to go on from there") from None
     settings = {k: getattr(args, k) for k in ("video", "mask_video", "synthetic_video", "frames", "clip_seed",
-                                              "maskType", "temporal", "temporal_weight", "lr", "lam", "seed")}
+                                              "maskType", "keypoints", "temporal", "temporal_weight", "lr", "lam",
+                                              "seed")}
     settings.update(checkpoint_dir=checkpoint_dir, nIter=n_iter, nIter_next=n_iter_next)
     if args.video:
         settings.update(video_frames=len(face_clip.frames), frames_with_a_face=len(face_clip.used),
@@ -175,17 +182,22 @@ def main(args):
     return summary
 
 
-def find_faces(args, size, frames, names, fps, skipped, holes=None):
+def find_faces(args, size, frames, names, fps, skipped, holes=None, checkpoint_dir=None):
     """The faces of --video's frames as (a video.FaceClip, frames per second), damaged by
-    holes (--mask_video's masks) or else by --maskType; says which frames it skipped, and why."""
+    holes (--mask_video's masks) or else by --maskType, their maps from --keypoints (the
+    estimate's shape model and mean face: beside checkpoint_dir, else the shipped ones); says
+    which frames it skipped, and why."""
     from inpainting import clips, video
     from facedata.faces import FaceFinder
+    from facedata.shape import load_face_prior
     finder = FaceFinder(args.predictor, size)
     if holes is not None:
         damage = {"frame_masks": holes}
     else:
         damage = {"crop_masks": clips.clip_masks(args.maskType, 1, len(frames), size)[0]}
-    face_clip = video.face_clip(frames, names, finder, source=args.video, **damage)
+    prior = load_face_prior(checkpoint_dir) if args.keypoints == "estimate" else None
+    face_clip = video.face_clip(frames, names, finder, source=args.video, keypoints=args.keypoints, prior=prior,
+                                **damage)
     face_clip.skipped = skipped + face_clip.skipped
     for name, reason in face_clip.skipped[:MAX_SKIP_LINES]:
         print(f"skipped {name} of {args.video}: {reason}")

@@ -23,7 +23,12 @@ APPROACHES = ("adam", "hmc")
 Z_INITS = ("random", "encoder")
 GENERATOR_WEIGHTS = ("average", "raw")  # at inference: the run's average of G's weights, or G's own
 BLEND_SOLVERS = ("banded", "splu", "pyamg")  # Poisson blending (inpainting/blend.py); all give the same result
-MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "full", "grid", "random")
+MASK_TYPES = ("center", "left", "right", "top", "bottom", "checkboard", "freehand_poly", "strokes", "full", "grid",
+              "random")
+# Where a damaged face's keypoint map comes from (inpainting/photo.py face_landmarks): the photo before the
+# damage (the paper's protocol), dlib on the damaged photo as it is, or the estimate from what is visible (what
+# a user has, and the default of photos, videos and the page).
+KEYPOINT_SOURCES = ("clean", "dlib", "estimate")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi_worker")
 TEMPORAL_METHODS = ("independent", "warm", "smooth", "encoder")  # sequence.py's --temporal (inpainting/clips.py)
 # The repository's root: this file is core/configs.py.
@@ -202,6 +207,7 @@ class ComparisonConfig:
     temporal_subjects: int = 32
     ablation: bool = False       # also train and evaluate the ECGAN without its map
     encoder_study: bool = False
+    keypoint_study: bool = False  # with models: the conditioned model with each map a user can give, nothing else
     encoder_steps: int = 1500
     milestones: str = "0,10,20,50,100,150,300,600,1000,1500"
     seed: int = 0                # data seed (test faces: seed + 1) and first training seed

@@ -136,6 +136,18 @@ def mean_face(records_dir, output_size, limit=10_000):
     return (total / tf.cast(count, tf.float32)).numpy()
 
 
+def record_landmarks(records_dir):
+    """The 68 landmarks of every training face, [N, 68, 2] in pixels of the records' crops,
+    and the crop size. Records written before landmarks were stored hold zeros: refused."""
+    ds = tf.data.TFRecordDataset(records.shard_files(records_dir))
+    ds = ds.map(lambda s: records.parse_example(s)["landmarks"], num_parallel_calls=tf.data.AUTOTUNE)
+    landmarks = np.concatenate([b.numpy() for b in ds.batch(4096)])
+    if not np.abs(landmarks).sum(axis=(1, 2)).all():
+        raise UserError(f"records in {records_dir} hold no landmarks (written by the original's preprocessing?): "
+                        "re-run preprocess_train_images.py")
+    return landmarks, records.record_size(records_dir)[0]
+
+
 def first_examples(records_dir, output_size, count, to_float=True):
     """The first `count` faces of the records, unshuffled (fixed inputs for sample grids):
     (images, keypoint_maps), float32 in [-1, 1] or with to_float=False uint8."""

@@ -156,7 +156,13 @@ class FaceFinder:
 
     def boxes(self, image):
         """(left, top, right, bottom) of each face dlib finds, right/bottom exclusive, unclamped."""
-        return [(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in self.detector(image, 1)]
+        return [box for box, _ in self.scored_boxes(image)]
+
+    def scored_boxes(self, image, threshold=0.0):
+        """[(box, score)] of the faces dlib finds scoring at least `threshold` (its default 0;
+        below it, faces it is less sure of), boxes as boxes() gives them."""
+        rects, scores, _ = self.detector.run(image, 1, threshold)
+        return [((r.left(), r.top(), r.right() + 1, r.bottom() + 1), score) for r, score in zip(rects, scores)]
 
     def landmarks_in_box(self, image, box):
         """[68, 2] landmarks (photo pixels) of the face in box."""
@@ -212,12 +218,16 @@ def crop_pixels(image, box, size):
 def crop_face(image, box, landmarks, size, source=""):
     """Crop the clamped box, resize to size x size, move the landmarks into the crop and
     draw the keypoint map there. Returns None if the clamped box is degenerate."""
-    left, top, right, bottom = clamp_box(box, image.shape[1], image.shape[0])
-    if right - left < MIN_BOX_SIDE or bottom - top < MIN_BOX_SIDE:
+    box = clamp_box(box, image.shape[1], image.shape[0])
+    if box[2] - box[0] < MIN_BOX_SIDE or box[3] - box[1] < MIN_BOX_SIDE:
         return None
-    crop = crop_pixels(image, (left, top, right, bottom), size)
+    points = to_crop(landmarks, box, size)
+    return Face(crop_pixels(image, box, size), draw_keypoint_map(points, size), points, box, source)
+
+
+def to_crop(landmarks, box, size):
+    """Photo pixels to pixels of the box's size x size crop, float32 [68, 2]. Pixel centres:
+    photo x maps to (x + 0.5 - left) * size / width - 0.5."""
+    left, top, right, bottom = box
     scale = np.array([size / (right - left), size / (bottom - top)], dtype=np.float32)
-    # Pixel centres: photo pixel x maps to crop coordinate (x + 0.5 - left) * scale - 0.5.
-    points = ((np.asarray(landmarks, np.float32) + 0.5 - [left, top]) * scale - 0.5).astype(np.float32)
-    return Face(crop, draw_keypoint_map(points, size), points,
-                (left, top, right, bottom), source)
+    return ((np.asarray(landmarks, np.float32) + 0.5 - [left, top]) * scale - 0.5).astype(np.float32)

@@ -46,7 +46,7 @@ class Encoder(ConvStack):
 def mask_bank(size, seed=0, per_type=8):
     """Masks of every type, randomised ones several times: [N, S, S, 1] for drawing per sample."""
     rng = np.random.default_rng(seed)
-    bank = [mask_lib.make_mask(t, size) for t in mask_lib.MASK_TYPES if t not in ("full", "random")]
+    bank = [mask_lib.make_mask(t, size) for t in mask_lib.MASK_TYPES if t not in ("full",) + mask_lib.RANDOM_MASKS]
     for t in ("center", "checkboard", "freehand_poly"):
         bank.extend(mask_lib.temporal_masks(t, size, per_type, rng))
     bank.extend(mask_lib.make_mask("random", size, fraction_masked=f, rng=rng) for f in np.linspace(0.3, 0.9, per_type))

@@ -1,7 +1,8 @@
 """Inpainting a user's own photo: find the face, damage it with the mask, take the landmarks
-of the damaged face (an honest input: the clean photo is unknown in practice), inpaint the
-face crop by latent search, blend, and paste the fill back into the full photo, blended
-again at the photo's own resolution (paste_face), which photos, videos and the page share.
+of the damaged face (an honest input: the clean photo is unknown in practice; what dlib
+cannot see is estimated, damaged_landmarks), inpaint the face crop by latent search, blend,
+and paste the fill back into the full photo, blended again at the photo's own resolution
+(paste_face), which photos, videos and the page share.
 """
 import dataclasses
 import math
@@ -11,7 +12,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from facedata.faces import MIN_BOX_SIDE, FaceFinder, Skip, crop_face, largest_box, load_rgb, usable_boxes
+from core.configs import KEYPOINT_SOURCES
+from facedata.faces import MIN_BOX_SIDE, FaceFinder, Skip, crop_pixels, largest_box, load_rgb, to_crop, usable_boxes
+from facedata.keypoints import draw_keypoint_map
+from facedata.shape import Estimate, estimate_landmarks, load_face_prior
 from inpainting import masks as mask_lib
 from inpainting.blend import poisson_blend
 from inpainting.inpaint import search_all
@@ -34,6 +38,15 @@ def known_in_crop(photo_mask, box, size):
             > 127).astype(np.float32)
 
 
+def hole_in_crop(photo_mask, box, size):
+    """[size, size] mask (1 = known) of the box of a photo mask, resized nearest-neighbour:
+    where the hole lies in the crop, for telling which landmarks it hides."""
+    left, top, right, bottom = box
+    region = (photo_mask[top:bottom, left:right] > 0.5).astype(np.uint8) * 255
+    return (np.asarray(Image.fromarray(region).resize((size, size), Image.Resampling.NEAREST)) > 127).astype(
+        np.float32)
+
+
 def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale=0.25, fraction_masked=0.75,
            name="the photo"):
     """(damaged photo, photo mask [H, W], face box): the user's mask over the whole photo, or
@@ -45,22 +58,89 @@ def damage(photo, finder, size, mask_file=None, mask_type="center", center_scale
             raise UserError(f"mask file {mask_file} is {photo_mask.shape[1]}x{photo_mask.shape[0]} but "
                             f"{name} is {width}x{height}: draw the mask over the photo at its size")
         damaged = (photo * photo_mask[..., None]).astype(np.uint8)
-        return damaged, photo_mask, the_face(finder.boxes(damaged), width, height, name,
-                                             " once masked: use a smaller mask or --maskType on the face box")
+        return damaged, photo_mask, the_face(damaged_boxes(finder, damaged, photo_mask), width, height, name,
+                                             " once masked: use a smaller mask or --maskType on the face box",
+                                             photo_mask)
     box = the_face(finder.boxes(photo), width, height, name, ": use a photo with a frontal face")
     photo_mask = mask_on_box(mask_lib.make_mask(mask_type, size, center_scale, fraction_masked), box, height, width)
     return (photo * photo_mask[..., None]).astype(np.uint8), photo_mask, box
 
 
-def the_face(found, width, height, name, advice):
+BLACK = 10  # a damaged photo's holes: no brighter than this in every channel (photo.black_holes)
+
+
+def black_holes(image, min_area):
+    """[H, W] mask (1 = known) of an image's black holes: pixels at most BLACK in every
+    channel, in connected regions of at least min_area pixels (not a pupil or a dark pixel),
+    grown by a pixel for the resampling or compression at their edges. Where the damage of
+    a face that came damaged most often is (the black of this project's own damaged photos);
+    a black background or shadow is found too, so the page shows it for the user to erase."""
+    black = (np.asarray(image) <= BLACK).all(axis=-1)
+    labels, count = ndimage.label(black)
+    areas = ndimage.sum(black, labels, index=np.arange(1, count + 1))
+    holes = np.isin(labels, 1 + np.flatnonzero(areas >= min_area))
+    return 1.0 - ndimage.binary_dilation(holes).astype(np.float32)
+
+
+def smoothly_filled(photo, photo_mask):
+    """uint8 photo with its holes (photo_mask 0) filled by the smoothest surface that meets
+    the pixels around them (Laplace's equation: Poisson blending with a flat guidance)."""
+    rows, cols = np.nonzero(np.asarray(photo_mask) < 0.5)
+    filled = photo.copy()
+    if not len(rows):
+        return filled
+    # Only the holes' bounding box and a pixel around it: the system's size is the holes', not the photo's.
+    y0, x0 = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
+    y1, x1 = min(rows.max() + 2, photo.shape[0]), min(cols.max() + 2, photo.shape[1])
+    region = from_uint8(photo[y0:y1, x0:x1])[None]
+    smooth = poisson_blend(region, np.zeros_like(region), photo_mask[None, y0:y1, x0:x1], solver=PHOTO_BLEND_SOLVER)
+    filled[y0:y1, x0:x1] = to_uint8(smooth[0])
+    return filled
+
+
+# A hole over a face lowers dlib's score of it; once the hole is smoothly filled, a face the
+# hole reaches into is taken down to this score (the astronaut under a center hole: -0.4).
+DAMAGED_FACE_THRESHOLD = -0.5
+
+
+def damaged_boxes(finder, damaged, photo_mask, threshold=DAMAGED_FACE_THRESHOLD):
+    """dlib's face boxes in a damaged photo: those it finds as it is, and where it has holes
+    also those it finds once they are smoothly filled (a black hole's hard edges hide a face
+    from dlib's HOG detector more than a smooth patch does), down to `threshold` for a face
+    the holes reach into. A face found twice is kept once, as first found."""
+    found = finder.boxes(damaged)
+    holes = np.asarray(photo_mask) < 0.5
+    if not holes.any():
+        return found
+    for box, score in finder.scored_boxes(smoothly_filled(damaged, photo_mask), threshold):
+        reached = holes[max(box[1], 0):max(box[3], 0), max(box[0], 0):max(box[2], 0)].any()
+        if (score >= 0 or reached) and not any(overlap(box, other) > 0.5 for other in found):
+            found.append(box)
+    return found
+
+
+def overlap(a, b):
+    """Intersection over union of two (left, top, right, bottom) boxes."""
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def the_face(found, width, height, name, advice, photo_mask=None):
     """The box of the face to inpaint among dlib's `found`: the largest that is usable
-    (faces.usable_boxes), as inpainting/video.py follows; one clear line when there is none."""
+    (faces.usable_boxes), as inpainting/video.py follows, and of a damaged photo (photo_mask
+    with holes) the largest the holes reach into: the damage is on the face to fill. One
+    clear line when there is none."""
     if not found:
         raise UserError(f"dlib finds no face in {name}{advice}")
     usable = usable_boxes(found, width, height)
     if not usable:
         raise UserError(f"the face dlib finds in {name} is under {MIN_BOX_SIDE} pixels on a side inside the photo: "
                         "use a larger photo, or one with the whole face in it")
+    if photo_mask is not None:
+        damaged = [b for b in usable if (photo_mask[b[1]:b[3], b[0]:b[2]] < 0.5).any()]
+        usable = damaged or usable
     return largest_box(usable)
 
 
@@ -126,35 +206,81 @@ def paste_face(damaged, face, box, photo_mask, blend=True, sharpen=0.0):
     return result
 
 
+def damaged_landmarks(finder, damaged, box, photo_mask, size, prior):
+    """The 68 landmarks (pixels of the box's size x size crop) of the face in box of a
+    damaged photo, as a shape.Estimate: estimate_landmarks on filled_points."""
+    return estimate_landmarks(*filled_points(finder, damaged, box, photo_mask, size, prior), prior.shape_model)
+
+
+def filled_points(finder, damaged, box, photo_mask, size, prior):
+    """(dlib's 68 points in crop pixels, the hole in the crop [S, S], 1 = known) of the face
+    in box of a damaged photo, for shape.estimate_landmarks. dlib's predictor reads the
+    pixels around each point, so on a black hole it drifts; the hole is first filled with
+    the mean training face (prior.mean_face), Poisson-blended at the photo's resolution so
+    that dlib sees a whole face in the photo's colours. The estimate then keeps the points
+    dlib finds clear of the hole and replaces the others (docs/inpainting.md compares this
+    with dlib on the damaged photo and with other estimates). No hole in the box: dlib on
+    the photo as it is."""
+    crop_hole = hole_in_crop(photo_mask, box, size)
+    looked_at = damaged if crop_hole.all() else paste_face(damaged, prior.mean_face, box, photo_mask)
+    return to_crop(finder.landmarks_in_box(looked_at, box), box, size), crop_hole
+
+
+def face_landmarks(keypoints, finder, photo, damaged, box, photo_mask, size, prior=None):
+    """The landmarks a face's keypoint map is drawn from, as a shape.Estimate, by the source
+    `keypoints` (configs.KEYPOINT_SOURCES): "estimate" (damaged_landmarks: what a user has),
+    "dlib" (dlib on the damaged photo as it is, hole and all) or "clean" (dlib on the photo
+    before the hole was made: the paper's protocol, for measuring)."""
+    if keypoints == "estimate":
+        return damaged_landmarks(finder, damaged, box, photo_mask, size, prior or load_face_prior())
+    if keypoints not in KEYPOINT_SOURCES:
+        raise UserError(f"unknown --keypoints {keypoints}: use one of {', '.join(KEYPOINT_SOURCES)}")
+    points = finder.landmarks_in_box(photo if keypoints == "clean" else damaged, box)
+    return Estimate(to_crop(points, box, size), np.zeros(68, bool))
+
+
 @dataclasses.dataclass
 class PhotoFill:
     """A photo's face inpainted at the model's size, ready to be pasted back."""
     damaged: np.ndarray       # uint8 [H, W, 3], the hole black
     photo_mask: np.ndarray    # [H, W], 1 = known
     box: tuple                # the face's box in the photo
-    keypoint_map: np.ndarray  # uint8 [S, S, 3], from the damaged face's landmarks
+    landmarks: Estimate       # the map's landmarks in crop pixels, and which of them were estimated
+    keypoint_map: np.ndarray  # uint8 [S, S, 3], drawn from them
     blended: np.ndarray       # [S, S, 3] in [-1, 1]: the crop, its hole filled and blended at S x S
 
     def pasted(self, blend=True):
         return paste_face(self.damaged, self.blended, self.box, self.photo_mask, blend=blend)
 
 
-def inpaint_photo(gan, search, photo, finder, *, name="the photo", z_init=None, blend_solver="banded",
-                  **mask_settings):
-    """Damage a uint8 photo (mask_settings as damage() takes them), inpaint its face crop by
-    a search of batch size 1 and blend it at the model's size. Returns a PhotoFill."""
+def inpaint_photo(gan, search, photo, finder, *, name="the photo", keypoints="estimate", prior=None, z_init=None,
+                  blend_solver="banded", **mask_settings):
+    """Damage a uint8 photo (mask_settings as damage() takes them), draw the keypoint map from
+    the landmarks of `keypoints` (face_landmarks; prior: the shape model and mean face, default
+    the shipped ones), inpaint the face crop by a search of batch size 1 and blend it at the
+    model's size. Returns a PhotoFill."""
     size = gan.config.output_size
     damaged, photo_mask, box = damage(photo, finder, size, name=name, **mask_settings)
-    face = crop_face(damaged, box, finder.landmarks_in_box(damaged, box), size, name)
+    landmarks = face_landmarks(keypoints, finder, photo, damaged, box, photo_mask, size, prior)
+    keypoint_map = draw_keypoint_map(landmarks.landmarks, size)
     crop_mask = known_in_crop(photo_mask, box, size)[None]
-    x, k = from_uint8(face.image[None]), from_uint8(face.keypoint_map[None])
+    x, k = from_uint8(crop_pixels(damaged, box, size)[None]), from_uint8(keypoint_map[None])
     generated = search_all(search, x, k, crop_mask, z_init=z_init, milestones=[search.config.nIter])
     blended = poisson_blend(x, generated, crop_mask, solver=blend_solver)[0]
-    return PhotoFill(damaged, photo_mask, box, face.keypoint_map, blended)
+    return PhotoFill(damaged, photo_mask, box, landmarks, keypoint_map, blended)
 
 
-def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=None, blend_solver="banded",
-                   **mask_settings):
+KEYPOINT_LINES = {
+    "estimate": "the keypoint map was drawn from the landmarks dlib finds outside the hole, those it cannot see "
+                "estimated (docs/inpainting.md)",
+    "dlib": "the keypoint map was drawn from dlib's landmarks of the damaged photo, hole and all",
+    "clean": "the keypoint map was drawn from dlib's landmarks of the photo before the hole was made (a clean-image "
+             "oracle, for measuring)",
+}
+
+
+def complete_photo(gan, search, image_path, out_dir, *, predictor=None, keypoints="estimate", prior=None, z_init=None,
+                   blend_solver="banded", **mask_settings):
     """Inpaint image_path (inpaint_photo) and paste the fill back at the photo's resolution;
     mask_settings as damage() takes them. Writes {stem}_inpainted.png, {stem}_side_by_side.png
     and {stem}_keypoint_map.png to out_dir; returns the inpainted photo (uint8 [H, W, 3])."""
@@ -163,14 +289,15 @@ def complete_photo(gan, search, image_path, out_dir, *, predictor=None, z_init=N
     except Skip as skip:
         raise UserError(f"cannot use {image_path}: {skip}")
     finder = FaceFinder(predictor, gan.config.output_size)
-    fill = inpaint_photo(gan, search, photo, finder, name=image_path, z_init=z_init, blend_solver=blend_solver,
-                         **mask_settings)
+    fill = inpaint_photo(gan, search, photo, finder, name=image_path, keypoints=keypoints, prior=prior,
+                         z_init=z_init, blend_solver=blend_solver, **mask_settings)
+    if fill.landmarks.note:
+        print(f"{image_path}: {fill.landmarks.note}")
     result = fill.pasted()
     stem = os.path.splitext(os.path.basename(image_path))[0]
     out_path = os.path.join(out_dir, f"{stem}_inpainted.png")
     save_image(out_path, result)
     save_image(os.path.join(out_dir, f"{stem}_side_by_side.png"), np.concatenate([fill.damaged, result], axis=1))
     save_image(os.path.join(out_dir, f"{stem}_keypoint_map.png"), fill.keypoint_map)
-    print(f"wrote {out_path} and {stem}_side_by_side.png; the keypoint map was computed from the damaged "
-          "photo (the clean face is unknown), not from a clean-image oracle")
+    print(f"wrote {out_path} and {stem}_side_by_side.png; {KEYPOINT_LINES[keypoints]}")
     return result

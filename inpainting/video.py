@@ -14,12 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from facedata.faces import (IMAGE_EXTENSIONS, Skip, crop_face, crop_pixels, largest_box, list_images, load_rgb,
-                   usable_boxes)
-from inpainting.photo import known_in_crop, mask_on_box, paste_face
+from facedata.faces import IMAGE_EXTENSIONS, Skip, crop_pixels, largest_box, list_images, load_rgb, usable_boxes
+from facedata.keypoints import draw_keypoint_map
+from facedata.shape import OBSERVATION_STD, estimate_landmarks, load_face_prior, to_unit
+from inpainting.photo import face_landmarks, filled_points, known_in_crop, mask_on_box, paste_face
 from utils import UserError, from_uint8, progress_bar
 
 BOX_SMOOTHING = 5  # frames in the moving average of the face box: dlib's boxes jump a few pixels between frames
+# A landmark the hole hides in one frame may be seen in a nearby one: its sightings in the nearest frames before
+# and after, up to SIGHTING_WINDOW frames away, join its estimate, trusted less the further away they are (the
+# observation's std grows by DRIFT_STD crop widths a frame; docs/sequences.md).
+SIGHTING_WINDOW = 12
+DRIFT_STD = 0.004
 DEFAULT_FPS = 8.0  # of a folder of frames, or a video that does not say
 
 
@@ -120,7 +126,7 @@ class FaceClip:
     boxes: list                # the face box of each used frame
     inputs: np.ndarray         # [1, N, S, S, 3] in [-1, 1]: crops of the damaged frames
     truths: np.ndarray         # [1, N, S, S, 3]: crops of the frames as read
-    keypoint_maps: np.ndarray  # [1, N, S, S, 3]: drawn from dlib's landmarks of the damaged frames
+    keypoint_maps: np.ndarray  # [1, N, S, S, 3]: drawn from the landmarks of the damaged frames (clip_landmarks)
     masks: np.ndarray          # [1, N, S, S], 1 = known in the crop
     skipped: list              # (frame name, reason)
 
@@ -133,11 +139,47 @@ class FaceClip:
         return out
 
 
-def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="the video"):
+def clip_landmarks(finder, frames, damaged, frame_masks, used, boxes, size, keypoints="estimate", prior=None):
+    """[N, 68, 2] landmarks (crop pixels) of the faces in frames `used`, as photo.face_landmarks
+    gives them for one photo; for "estimate", a landmark hidden in a frame also takes its
+    sightings in the nearest frames before and after where it was clear of the hole
+    (SIGHTING_WINDOW, DRIFT_STD): a mouth seen a few frames ago is a better guess than the
+    shape model's alone."""
+    faces = progress_bar(list(zip(used, boxes)), desc="landmarks", unit="frame")
+    if keypoints != "estimate":
+        return np.stack([face_landmarks(keypoints, finder, frames[t], damaged[t], box, frame_masks[t], size).landmarks
+                         for t, box in faces])
+    prior = prior or load_face_prior()
+    found = [filled_points(finder, damaged[t], box, frame_masks[t], size, prior) for t, box in faces]
+    first = [estimate_landmarks(points, hole, prior.shape_model) for points, hole in found]
+    seen = np.array([~e.hidden for e in first])                                # [N, 68]
+    unit = np.array([to_unit(points, size) for points, _ in found])            # [N, 68, 2]
+    times = np.asarray(used)
+    result = []
+    for i, ((points, hole), estimate) in enumerate(zip(found, first)):
+        sightings = []
+        for point in np.flatnonzero(estimate.hidden):
+            gaps = np.abs(times - times[i])
+            for side in (times < times[i], times > times[i]):
+                near = np.flatnonzero(side & seen[:, point] & (gaps <= SIGHTING_WINDOW))
+                if len(near):
+                    j = near[np.argmin(gaps[near])]
+                    sightings.append((point, unit[j, point], OBSERVATION_STD + DRIFT_STD * gaps[j]))
+        if sightings:
+            index, values, stds = zip(*sightings)
+            estimate = estimate_landmarks(points, hole, prior.shape_model, extra=(np.array(index), np.array(values),
+                                                                                  np.array(stds)))
+        result.append(estimate.landmarks)
+    return np.stack(result)
+
+
+def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="the video", keypoints="estimate",
+              prior=None):
     """The face of each frame as a FaceClip of finder.size crops. Damage: frame_masks [T, H,
     W] over the whole frames (the face is then found in the damaged frame), or crop_masks
-    [T, S, S] drawn on each frame's face box. Landmarks come from the damaged frame (the clean
-    one is unknown in practice)."""
+    [T, S, S] drawn on each frame's face box. Landmarks: clip_landmarks of `keypoints`
+    (default the estimate from what the damaged frames show: the clean frames are unknown in
+    practice)."""
     size, count = finder.size, len(frames)
     height, width = frames.shape[1:3]
     if frame_masks is not None:
@@ -161,12 +203,11 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
         for t, box in zip(used, boxes):
             frame_masks[t] = mask_on_box(crop_masks[t], box, height, width) > 0.5
     damaged = frames * frame_masks[..., None]  # uint8 x bool: uint8, a byte a pixel for long videos
+    landmarks = clip_landmarks(finder, frames, damaged, frame_masks, used, boxes, size, keypoints, prior)
     inputs, truths, maps, masks = [], [], [], []
-    for t, box in zip(used, boxes):
-        landmarks = finder.landmarks_in_box(damaged[t], box)
-        face = crop_face(damaged[t], box, landmarks, size, names[t])
-        inputs.append(face.image)
-        maps.append(face.keypoint_map)
+    for t, box, points in zip(used, boxes, landmarks):
+        inputs.append(crop_pixels(damaged[t], box, size))
+        maps.append(draw_keypoint_map(points, size))
         truths.append(crop_pixels(frames[t], box, size))
         masks.append(known_in_crop(frame_masks[t], box, size))
     return FaceClip(frames, damaged, frame_masks, list(names), used, boxes, from_uint8(np.stack(inputs)[None]),

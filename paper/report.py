@@ -23,7 +23,8 @@ PAPER_TABLE = {  # CelebA PSNR (dB), the paper's results image
     64: {"dip": (24.96, 18.51, 17.13, 24.53), "conditioned": (26.32, 19.97, 18.42, 25.86)},
     128: {"dip": (23.91, 18.36, 17.23, 23.72), "conditioned": (24.84, 19.12, 18.21, 24.68)},
 }
-MASK_TITLES = {"center": "center", "checkboard": "checkboard", "left": "left", "freehand_poly": "freehand"}
+MASK_TITLES = {"center": "center", "checkboard": "checkboard", "left": "left", "freehand_poly": "freehand",
+               "strokes": "painted strokes"}
 
 
 PHASES = (("after", "after Poisson blending"), ("before", "before blending"))

@@ -32,7 +32,8 @@ from inpainting import masks as mask_lib
 from inpainting.blend import poisson_blend
 from inpainting.inpaint import LatentSearch, composite, random_starts
 from inpainting.metrics import psnr
-from inpainting.photo import mask_on_box, paste_face, the_face
+from facedata.shape import load_face_prior
+from inpainting.photo import black_holes, damaged_boxes, damaged_landmarks, mask_on_box, paste_face, the_face
 from utils import UserError, from_uint8, to_uint8
 
 TEST_FACES = 8           # built-in faces: synthetic test faces (seed 1, as experiments.py's)
@@ -53,6 +54,10 @@ MAX_SESSION_BYTES = 256 << 20  # and the arrays they hold together (a photo's se
 MAX_SEARCHES = 8         # searches running or queued, over all tabs (one per tab)
 MAX_SEED = 2 ** 32 - 1
 STEPS_PER_CHECK = 50     # the search looks at the stop button at least this often
+# A damaged photo's black holes (photo.black_holes): regions of at least this share of its face crop, or of the
+# whole photo when looking for its face (not a pupil, nor a dark pixel or two).
+BLACK_CROP_AREA = 0.003
+BLACK_PHOTO_AREA = 0.0005
 GROUPS = {name: list(indices) for name, indices, _ in REGIONS} | {"jaw": list(JAW_POINTS)}
 
 
@@ -155,6 +160,9 @@ class Session:
         self.run = None  # the current or last search: a dict the search thread fills
         self.source = None
         self.photo = self.box = None  # a face from a photo: the photo and the face's box in it
+        self.damaged = False  # the photo came damaged: the landmarks under the mask are estimated
+        self.estimated = np.zeros(68, bool)  # which of the landmarks shown were estimated, not found
+        self.note = ""  # one line when so few landmarks were clear of the mask that the estimate is the average face
 
     def nbytes(self):
         """What the session's arrays and its last search's results take in memory."""
@@ -174,6 +182,7 @@ class Session:
     def set_face(self, image, landmarks, source, truth=None, photo=None, box=None):
         self.face, self.truth, self.source = image, truth, source
         self.photo, self.box = photo, box
+        self.damaged, self.estimated, self.note = False, np.zeros(68, bool), ""
         self.base = self.original = np.asarray(landmarks, np.float64)
         self.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
         self.points = self.base.copy()
@@ -193,7 +202,8 @@ class Session:
 
     def view(self):
         return {"face": png(self.face), "map": png(self.keypoint_map()), "points": self.points.tolist(),
-                "base": self.base.tolist(), "expression": self.expression, "source": self.source}
+                "base": self.base.tolist(), "expression": self.expression, "source": self.source,
+                "estimated": self.estimated.tolist(), "damaged": self.damaged, "note": self.note}
 
 
 class App:
@@ -205,7 +215,7 @@ class App:
         self.sessions, self.lock = collections.OrderedDict(), threading.Lock()
         self.upload_slots = threading.BoundedSemaphore(UPLOAD_SLOTS)
         self.finder_factory = finder_factory
-        self._finder = None
+        self._finder = self._prior = None
 
     # --- sessions -------------------------------------------------------------------
     max_request_bytes = MAX_UPLOAD_BYTES * 4 // 3 + (1 << 16)  # a base64 photo and its JSON
@@ -284,9 +294,10 @@ class App:
         """The largest usable face of a uint8 photo (dlib) becomes the session's face; the
         photo and the box are kept to paste the fill back."""
         finder = self.finder()
-        try:
-            box = the_face(finder.boxes(photo), photo.shape[1], photo.shape[0], name, ": upload a photo with a "
-                           "frontal face")
+        try:  # a photo that came damaged: its black holes smoothed, dlib finds the face they hide more often
+            holes = black_holes(photo, BLACK_PHOTO_AREA * photo.shape[0] * photo.shape[1])
+            box = the_face(damaged_boxes(finder, photo, holes), photo.shape[1], photo.shape[0], name,
+                           ": upload a photo with a frontal face")
         except UserError as error:
             raise PageError(str(error))
         face = crop_face(photo, box, finder.landmarks_in_box(photo, box), self.size, name)
@@ -297,6 +308,17 @@ class App:
     def finder(self):
         with self.lock:  # two first uploads at once load dlib's models once
             return self._make_finder()
+
+    def prior(self):
+        """The shape model and mean face behind the estimate of a damaged photo's landmarks
+        (facedata/shape.py), beside the first model or else the shipped ones; loaded once."""
+        with self.lock:
+            if self._prior is None:
+                try:
+                    self._prior = load_face_prior(self.models[0].checkpoint_dir)
+                except UserError as error:
+                    raise PageError(str(error))
+            return self._prior
 
     def _make_finder(self):
         if self._finder is None:
@@ -320,7 +342,46 @@ class App:
         mask = mask_lib.make_mask(kind, self.size, rng=np.random.default_rng(seed))
         with session.lock:
             session.mask = mask
-        return {"mask": png(mask * 255)}
+            self._estimate(session)
+            return {"mask": png(mask * 255), **session.view()}
+
+    def damaged(self, request):
+        """The uploaded photo came damaged (on) or not (off). On: where nothing is painted yet,
+        the mask starts from the photo's black holes (black_holes); from then on the landmarks
+        under the mask are estimated from the others (photo.damaged_landmarks) whenever the
+        mask changes, and shown apart so they can still be dragged. Off: dlib's landmarks of
+        the photo as it is."""
+        session = self.session(request)
+        on = request.get("damaged")
+        if not isinstance(on, bool):
+            raise PageError("damaged must be true or false")
+        with session.lock:
+            if session.face is None:
+                raise PageError("pick a face or upload a photo first")
+            if on and session.photo is None:
+                raise PageError("a built-in face comes with its true landmarks: upload a damaged photo to estimate "
+                                "the ones it hides")
+            session.damaged = on
+            if on and session.mask.all():
+                session.mask = black_holes(session.face, BLACK_CROP_AREA * self.size ** 2)
+            if not on:
+                session.base, session.estimated, session.note = session.original, np.zeros(68, bool), ""
+                session.express()
+            self._estimate(session)
+            return {"mask": png(session.mask * 255), **session.view()}
+
+    def _estimate(self, session):
+        """A damaged photo's landmarks anew for its mask (holding session.lock): dlib's where
+        the mask leaves them clear, the estimate elsewhere; the expression is kept."""
+        if not session.damaged:
+            return
+        photo, box = session.photo, session.box
+        photo_mask = mask_on_box(session.mask, box, *photo.shape[:2])
+        damaged = (photo * photo_mask[..., None]).astype(np.uint8)
+        estimate = damaged_landmarks(self.finder(), damaged, box, photo_mask, self.size, self.prior())
+        session.base, session.estimated = estimate.landmarks.astype(np.float64), estimate.hidden
+        session.note = estimate.note and f"{session.source}: {estimate.note}"
+        session.express()
 
     def keypoints(self, request):
         """The dragged landmarks (`base`, [68, 2] crop pixels) and the expression; returns the
@@ -332,6 +393,7 @@ class App:
             if request.get("reset"):
                 session.base = session.original
                 session.expression = {"smile": 0.0, "opening": 0.0, "eyes": 1.0}
+                self._estimate(session)  # a damaged photo's: back to the estimate for its mask
             if "base" in request:
                 base = np.asarray(request["base"], np.float64)
                 if base.shape != (68, 2) or not np.isfinite(base).all():
@@ -396,7 +458,8 @@ class App:
         mask = self._mask_from(request.get("mask", ""))
         with session.lock:
             session.mask = mask
-        return {"masked_pixels": int((mask < 0.5).sum())}
+            self._estimate(session)
+            return {"masked_pixels": int((mask < 0.5).sum()), **(session.view() if session.damaged else {})}
 
     def _search(self, state):
         """The search thread: each model in turn, reporting every `every` steps (and at least
@@ -513,7 +576,7 @@ class App:
         return buffer.getvalue()
 
     ROUTES = {"session": "new_session", "face": "pick_face", "upload": "upload", "mask": "mask_of_type",
-              "paint": "set_mask", "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress",
+              "paint": "set_mask", "damaged": "damaged", "keypoints": "keypoints", "run": "run", "stop": "stop", "progress": "progress",
               "close": "close_session"}
 
     def handle(self, route, request):

@@ -146,6 +146,29 @@ def test_a_photo_of_your_own(tiny_model, tmp_path):
         assert (tmp_path / "out" / f"astronaut{suffix}").exists()
 
 
+def test_a_photos_map_comes_from_the_keypoints_asked_for(tiny_model, tmp_path, capsys):
+    """--keypoints estimate (the default), dlib and clean: three maps of one damaged photo, each
+    said in the closing line; clean is dlib's map of the photo before the hole was made."""
+    pytest.importorskip("dlib")
+    from facedata.faces import FaceFinder, to_crop
+    from facedata.keypoints import draw_keypoint_map
+    Image.fromarray(astronaut()).save(tmp_path / "astronaut.png")
+    maps = {}
+    for keypoints in ("estimate", "dlib", "clean"):
+        extra = ["--keypoints", keypoints] if keypoints != "estimate" else []
+        complete.main(args_for(tiny_model, tmp_path, "--image", str(tmp_path / "astronaut.png"), "--maskType",
+                               "center", "--nIter", "2", *extra))
+        maps[keypoints] = np.asarray(Image.open(tmp_path / "out" / "astronaut_keypoint_map.png"))
+        said = capsys.readouterr().out
+        assert {"estimate": "estimated", "dlib": "hole and all", "clean": "before the hole"}[keypoints] in said
+    box = (175, 76, 266, 167)  # dlib's box of the astronaut's face
+    clean = draw_keypoint_map(to_crop(FaceFinder(None, 32).landmarks_in_box(astronaut(), box), box, 32), 32)
+    np.testing.assert_array_equal(maps["clean"], clean)
+    assert (maps["estimate"] != maps["dlib"]).any(axis=-1).sum() > 20
+    # The estimate's map is closer to the clean one than dlib's guess is.
+    assert (maps["estimate"] != clean).any(axis=-1).sum() < (maps["dlib"] != clean).any(axis=-1).sum()
+
+
 class FakeFinder:
     """dlib's face boxes, given: FaceFinder's interface without dlib."""
 

@@ -49,6 +49,17 @@ def test_full_grid_and_random():
         masks.make_mask("square", 64)
 
 
+def test_painted_strokes_are_drawn_per_face_from_the_seed():
+    """strokes: brush strokes as a user paints them, a new set for each face, face i's the
+    same whatever the number of faces; they cover 2% to 50% of the crop."""
+    many, few = masks.masks_for(40, 64, "strokes", seed=3), masks.masks_for(5, 64, "strokes", seed=3)
+    np.testing.assert_array_equal(many[:5], few)
+    assert not np.array_equal(many[0], many[1]) and not np.array_equal(many[0], masks.masks_for(1, 64, "strokes")[0])
+    covered = 1 - many.mean(axis=(1, 2))
+    assert 0.02 < covered.min() and covered.max() < 0.5 and 0.1 < np.median(covered) < 0.3
+    assert set(np.unique(many)) == {0.0, 1.0}
+
+
 def test_mask_files(tmp_path):
     image = np.full((32, 32), 255, np.uint8)
     image[8:20, 8:20] = 0

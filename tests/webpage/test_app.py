@@ -294,3 +294,35 @@ def test_a_photo_upload_in_a_real_browser_with_the_shipped_model(tmp_path):
     assert not changed[:, :left].any() and not changed[:, right:].any()
     if os.environ.get("APP_SCREENSHOT"):
         shutil.copy(tmp_path / "page.png", os.environ["APP_SCREENSHOT"])
+
+
+def test_a_damaged_photo_gets_the_landmarks_its_hole_hides_estimated(page_app):
+    """A photo uploaded with a black hole already in it: "the photo came damaged" masks the
+    hole and estimates the landmarks under it (shown apart), which lie closer to those of the
+    photo before the damage than dlib's guesses on the black hole; off, dlib's are back."""
+    pytest.importorskip("dlib")
+    from helpers import astronaut
+    from inpainting.masks import make_mask
+    from inpainting.photo import mask_on_box
+    photo = astronaut()
+    clean_session, session = (page_app.new_session()["session"] for _ in range(2))
+    clean = page_app.upload({"session": clean_session, "name": "a.png", "data": data_url(png_bytes(Image.fromarray(photo)))})
+    box = page_app.session({"session": clean_session}).box
+    hole = make_mask("checkboard", page_app.size)  # a hole dlib still finds the face through
+    damaged = (photo * mask_on_box(hole, box, *photo.shape[:2])[..., None]).astype(np.uint8)
+    guessed = page_app.upload({"session": session, "name": "damaged.png",
+                               "data": data_url(png_bytes(Image.fromarray(damaged)))})
+    assert page_app.session({"session": session}).box == box and not any(guessed["estimated"])
+    view = page_app.damaged({"session": session, "damaged": True})
+    mask = webapp.mask_lib.mask_of_image(Image.open(io.BytesIO(webapp.unpng(view["mask"], "mask"))))
+    assert (mask < 0.5).sum() >= (hole < 0.5).sum() and ((mask < 0.5) & (hole < 0.5)).sum() > 0.9 * (hole < 0.5).sum()
+    estimated = np.array(view["estimated"])
+    assert view["damaged"] and 5 < estimated.sum() < 68
+    truth, dlib, estimate = (np.array(v["points"]) for v in (clean, guessed, view))
+    errors = [np.linalg.norm(p - truth, axis=1)[estimated].mean() for p in (estimate, dlib)]
+    assert errors[0] < 0.6 * errors[1]
+    view = page_app.damaged({"session": session, "damaged": False})  # off: dlib's landmarks as they were
+    assert not any(view["estimated"]) and np.allclose(view["points"], guessed["points"])
+    page_app.pick_face({"session": session, "index": 0})
+    with pytest.raises(webapp.PageError, match="true landmarks"):
+        page_app.damaged({"session": session, "damaged": True})

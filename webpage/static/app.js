@@ -1,8 +1,8 @@
 // The inpainting page: all work is on the server (webpage/webapp.py); this draws and sends.
 "use strict";
 const VIEW = 320;
-const state = { session: null, size: 0, groups: {}, models: [], points: null, base: null, faceImage: null,
-                hasFace: false, dragging: null, painting: false, polling: null };
+const state = { session: null, size: 0, groups: {}, models: [], points: null, base: null, estimated: null,
+                faceImage: null, hasFace: false, dragging: null, painting: false, polling: null };
 window.appState = state;  // read by the browser test
 const $ = (id) => document.getElementById(id);
 const canvas = $("canvas"), ctx = canvas.getContext("2d");
@@ -41,8 +41,8 @@ function draw() {
   ctx.putImageData(overlay, 0, 0);
   if (!state.points) return;
   const s = scale();
-  ctx.fillStyle = "#00e000";
-  for (const [x, y] of state.points) {
+  for (const [i, [x, y]] of state.points.entries()) {
+    ctx.fillStyle = state.estimated && state.estimated[i] ? "#ff9000" : "#00e000";  // estimated: orange
     ctx.beginPath();
     ctx.arc((x + 0.5) * s, (y + 0.5) * s, 3, 0, 2 * Math.PI);
     ctx.fill();
@@ -52,6 +52,9 @@ function draw() {
 function showView(view) {
   state.points = view.points;
   state.base = view.base;
+  state.estimated = view.estimated;
+  $("damaged").checked = view.damaged;
+  if (view.note) say(view.note);
   $("smile").value = view.expression.smile;
   $("opening").value = view.expression.opening;
   $("eyes").value = view.expression.eyes;
@@ -138,13 +141,21 @@ canvas.addEventListener("pointermove", (event) => {
 canvas.addEventListener("pointerup", async () => {
   if (state.painting) {
     state.painting = false;
-    await call("paint", { mask: maskPng() });  // the server's mask is the one painted: downloads see it
+    // The server's mask is the one painted (downloads see it); a damaged photo's landmarks follow it.
+    const answer = await call("paint", { mask: maskPng() });
+    if (answer.points) showView(answer);
   }
   if (state.dragging) {
     state.dragging = null;
     showView(await call("keypoints", { base: state.base }));
   }
 });
+
+function showMask(src) {
+  const image = new Image();
+  image.onload = () => { maskCtx.imageSmoothingEnabled = false; maskCtx.drawImage(image, 0, 0, VIEW, VIEW); draw(); };
+  image.src = src;
+}
 
 async function sendExpression() {
   if (!state.hasFace) return;
@@ -226,11 +237,22 @@ async function start() {
   $("apply-mask").onclick = async () => {
     if (!state.hasFace) return say("pick a face or upload a photo first");
     const answer = await call("mask", { type: $("mask-type").value, seed: Number($("seed").value) });
-    const image = new Image();
-    image.onload = () => { maskCtx.imageSmoothingEnabled = false; maskCtx.drawImage(image, 0, 0, VIEW, VIEW); draw(); };
-    image.src = answer.mask;
+    showMask(answer.mask);
+    showView(answer);
   };
-  $("clear-mask").onclick = () => { clearMask(); draw(); call("paint", { mask: maskPng() }).catch(() => {}); };
+  $("clear-mask").onclick = () => {
+    clearMask();
+    draw();
+    call("paint", { mask: maskPng() }).then((answer) => answer.points && showView(answer)).catch(() => {});
+  };
+  $("damaged").onchange = async () => {
+    if (!state.hasFace) return say("pick a face or upload a photo first");
+    try {
+      const answer = await call("damaged", { damaged: $("damaged").checked });
+      showMask(answer.mask);
+      showView(answer);
+    } catch (error) { $("damaged").checked = false; }
+  };
   for (const id of ["smile", "opening", "eyes"]) $(id).onchange = () => sendExpression().catch(() => {});
   $("reset-points").onclick = () => state.hasFace && call("keypoints", { reset: true }).then(showView).catch(() => {});
   $("run").onclick = () => run().catch(() => {});
