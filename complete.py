@@ -37,8 +37,9 @@ def parse_args(argv=None):
 
 
 def main(args):
-    from paper import evaluation
+    from facedata.dataset import load_test_masks
     from inpainting import masks
+    from paper import evaluation
     from inpainting.encoder import make_z_init
     from inpainting.inpaint import LatentSearch, load_model
 
@@ -60,13 +61,18 @@ def main(args):
                               center_scale=args.centerScale, fraction_masked=args.fraction_masked)
     images, keypoint_maps, names = evaluation.test_faces(args.test_dir, gan.config.output_size, args.limit,
                                                          synthetic=args.synthetic)
-    all_masks = masks.masks_for(len(images), gan.config.output_size, args.maskType, args.centerScale,
-                                args.fraction_masked, args.mask_file, args.seed)
+    all_masks = load_test_masks(args.test_dir, gan.config.output_size, args.limit)
+    damaged = all_masks is not None  # pairs of damaged photos: their own holes, and no truth to measure against
+    if damaged:
+        print(f"the pairs in {args.test_dir} come from damaged photos: each is filled under its own mask "
+              "(--maskType and --mask_file are not used), with no truth to measure PSNR against")
+    else:
+        all_masks = masks.masks_for(len(images), gan.config.output_size, args.maskType, args.centerScale,
+                                    args.fraction_masked, args.mask_file, args.seed)
+    mask_name = "the pairs' own" if damaged else f"file:{args.mask_file}" if args.mask_file else args.maskType
     return evaluation.correctness(gan, search, images, keypoint_maps, all_masks, args.outDir, names=names,
-                                  mask_name=f"file:{args.mask_file}" if args.mask_file else args.maskType,
-                                  z_init=z_init, blend_solver=args.blend_solver,
-                                  shard=evaluation.Shard(args.shard, args.num_shards))
-
+                                  mask_name=mask_name, z_init=z_init, blend_solver=args.blend_solver,
+                                  shard=evaluation.Shard(args.shard, args.num_shards), truth=not damaged)
 
 if __name__ == "__main__":
     run_cli(main, parse_args, searches=True)

@@ -197,6 +197,29 @@ def load_test_pairs(folder, output_size, limit=None):
     return np.stack(images), np.stack(maps), [n for n, _ in names]
 
 
+def load_test_masks(folder, output_size, limit=None):
+    """[N, S, S] masks (1 = known) of test pairs made from damaged photos (manifest entries
+    with a mask{N}.png), or None for pairs of undamaged faces."""
+    manifest = os.path.join(folder, "manifest.json")
+    if not os.path.exists(manifest):
+        return None
+    with open(manifest) as f:
+        faces = json.load(f)["faces"]
+    faces = faces[:limit] if limit else faces
+    if not faces or "mask" not in faces[0]:
+        return None
+    masks = []
+    for face in faces:
+        path = os.path.join(folder, face["mask"])
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L").resize((output_size, output_size), Image.Resampling.NEAREST)
+                masks.append((np.asarray(im) > 127).astype(np.float32))
+        except OSError as error:
+            raise UserError(f"cannot read test mask {path} ({error}): re-run preprocess_test_images.py --mask_dir")
+    return np.stack(masks)
+
+
 def epoch_iterators(records_dir, output_size, batch_size, seed, start_step, total_steps, steps_per_epoch,
                     distribute=None):
     """(iterator, steps) for each epoch that steps start_step .. total_steps - 1 fall in: the

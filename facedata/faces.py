@@ -34,6 +34,7 @@ class Face:
     landmarks: np.ndarray     # float32 [68, 2], (x, y) in crop pixels
     box: tuple                # (left, top, right, bottom) in the photo, clamped, right/bottom exclusive
     source: str
+    mask: np.ndarray = None   # [S, S], 1 = known: the crop's holes, for a face of a damaged photo
 
 
 def list_images(folder):

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facedata import records
-from facedata.faces import Face, FaceFinder, Skip, list_images
+from facedata.faces import IMAGE_EXTENSIONS, Face, FaceFinder, Skip, list_images
 from facedata.synthetic import synthetic_face
 from utils import UserError, image_grid, save_image, save_json
 
@@ -52,14 +52,35 @@ def _synthetic_job(job):
     return name, [Face(image, keypoint_map, landmarks.astype(np.float32), box, name)], None
 
 
+def mask_file(mask_dir, relative):
+    """The mask of the photo at `relative` (to the input folder): the image of the same path
+    and name in mask_dir, any image extension, PNG first (a path that does not exist if none)."""
+    stem = os.path.splitext(relative)[0]
+    for extension in (".png",) + IMAGE_EXTENSIONS:
+        path = os.path.join(mask_dir, stem + extension)
+        if os.path.exists(path):
+            return path
+    return os.path.join(mask_dir, stem + ".png")
+
+
 class Sources:
     """What to preprocess: a list of jobs, the function and worker set-up that run them,
     and a key that identifies the inputs (a resumed run must have the same). Photos under
     input_dir (searched recursively), or `synthetic` synthetic faces of a seed."""
 
-    def __init__(self, size, synthetic=0, seed=0, input_dir=None, predictor=None):
+    def __init__(self, size, synthetic=0, seed=0, input_dir=None, predictor=None, mask_dir=None, damaged=None):
         self.size = size
-        if synthetic:
+        if mask_dir:
+            # Damaged photos, each with its mask: the jobs are (photo, mask) and the worker is the
+            # caller's (inpainting.photo.damaged_face_job: the face and its landmarks from what is seen).
+            FaceFinder(predictor, size)
+            photos = list_images(input_dir)
+            self.jobs = [(p, mask_file(mask_dir, os.path.relpath(p, input_dir))) for p in photos]
+            (self.job_fn, self.init), self.init_args = damaged, (predictor, size)
+            identity = ["damaged photos", os.path.abspath(input_dir), os.path.abspath(mask_dir),
+                        [os.path.relpath(p, input_dir) for p in photos], size]
+            self.description = f"{len(self.jobs)} damaged images in {input_dir} with their masks in {mask_dir}"
+        elif synthetic:
             self.jobs = [(seed, i, size) for i in range(synthetic)]
             self.job_fn, self.init, self.init_args = _synthetic_job, None, ()
             identity = ["synthetic", seed, synthetic, size]
@@ -230,13 +251,14 @@ def write_train_records(sources, out_dir, processes, overwrite=False, shard_size
 
 def write_test_pairs(sources, out_dir, processes, overwrite=False):
     """Write each face as img{N}.png and ky{N}.png (N counts faces, so several faces of one
-    photo never overwrite each other) and manifest.json mapping N to its source, box and
-    landmarks. Returns the Summary."""
+    photo never overwrite each other), a damaged photo's face also its mask{N}.png, and
+    manifest.json mapping N to its source, box and landmarks. Returns the Summary."""
     os.makedirs(out_dir, exist_ok=True)
     manifest_path = os.path.join(out_dir, "manifest.json")
     state = _load_state(manifest_path, sources.key, overwrite, out_dir)
     if state is None:
-        for old in glob.glob(os.path.join(out_dir, "img*.png")) + glob.glob(os.path.join(out_dir, "ky*.png")):
+        for old in [f for pattern in ("img*.png", "ky*.png", "mask*.png")
+                    for f in glob.glob(os.path.join(out_dir, pattern))]:
             os.remove(old)
         state = {"key": sources.key, "sources_done": 0, "faces": [], "complete": False}
     if state["complete"]:
@@ -263,6 +285,9 @@ def write_test_pairs(sources, out_dir, processes, overwrite=False):
                 entries.append({"index": n, "image": f"img{n}.png", "keypoint_map": f"ky{n}.png",
                                 "source": source, "face": number, "box": list(map(int, face.box)),
                                 "landmarks": np.round(face.landmarks, 2).tolist()})
+                if face.mask is not None:  # a damaged photo's face: its holes, white = known
+                    save_image(os.path.join(out_dir, f"mask{n}.png"), (face.mask * 255).astype(np.uint8))
+                    entries[-1]["mask"] = f"mask{n}.png"
             _account(bar, summary, shown, source, faces, skip)
             done += 1
             if done % PROGRESS_EVERY == 0:
@@ -296,13 +321,19 @@ def parser(description, input_dir, output_dir, default_seed):
 
 
 def run(write, *, output_dir, size=128, synthetic=0, seed=0, input_dir=None, predictor=None,
-        processes=os.cpu_count() or 1, overwrite=False):
+        processes=os.cpu_count() or 1, overwrite=False, mask_dir=None, damaged=None):
     """Preprocess the photos of input_dir (or `synthetic` synthetic faces) with `write`
     (write_train_records or write_test_pairs) into output_dir; keyword arguments as the
-    scripts' flags. Returns the Summary."""
+    scripts' flags. With mask_dir the photos are damaged, each with its mask there, and
+    `damaged` is (job function, worker initialiser) that makes their faces. Returns the Summary."""
     if size < 16:
         raise UserError(f"--size {size} is too small: use 16 or more (the paper uses 128)")
-    sources = Sources(size, synthetic, seed, input_dir, predictor)
+    if mask_dir and synthetic:
+        raise UserError("--mask_dir gives the masks of damaged photos; synthetic faces come undamaged: use one")
+    if mask_dir and not os.path.isdir(mask_dir):
+        raise UserError(f"mask folder {mask_dir} does not exist: give the folder of the photos' masks (white = "
+                        "keep, black = the damage), each named as its photo")
+    sources = Sources(size, synthetic, seed, input_dir, predictor, mask_dir, damaged)
     print(f"preprocessing {sources.description} -> {output_dir} ({processes} processes)")
     start = time.perf_counter()
     summary = write(sources, output_dir, processes, overwrite)

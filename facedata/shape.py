@@ -29,7 +29,7 @@ SHAPE_MODEL_FILE = "shape_model.npz"  # beside exported models (experiments.py -
 # trusted points are observations with this standard deviation (crop widths).
 MARGIN = 0.04
 OBSERVATION_STD = 0.02
-FEW_TRUSTED = 6  # with fewer trusted points than this the estimate is mostly the average shape: said
+FEW_TRUSTED = 10  # with fewer trusted points than this the estimate is mostly the average shape: said
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,13 +98,11 @@ def distance_to_hole(unit_points, known):
 
 
 def conditional_mean(model, observed, values, std):
-    """E[shape | shape[observed] = values + independent noise of std (one, or one per
-    observation)]: [136]. observed: indices into the 136 coordinates (one may be observed
-    more than once, say in several frames); values: their observations."""
+    """E[shape | shape[observed] = values + independent noise of std]: [136]. observed:
+    indices into the 136 coordinates; values: their observations."""
     if not len(observed):
         return model.mean.copy()
-    noise = np.broadcast_to(np.asarray(std, np.float64) ** 2, (len(observed),))
-    sigma_oo = model.covariance[np.ix_(observed, observed)] + np.diag(noise)
+    sigma_oo = model.covariance[np.ix_(observed, observed)] + std ** 2 * np.eye(len(observed))
     weights = np.linalg.solve(sigma_oo, values - model.mean[observed])
     return model.mean + model.covariance[:, observed] @ weights
 
@@ -122,32 +120,27 @@ def coordinates(points):
     return (points[:, None] * 2 + [0, 1]).reshape(-1)
 
 
-def estimate_landmarks(points, known, model, margin=MARGIN, std=OBSERVATION_STD, extra=None):
+def estimate_landmarks(points, known, model, margin=MARGIN, std=OBSERVATION_STD):
     """The 68 landmarks of a damaged face from dlib's `points` ([68, 2], pixels of the
     S x S crop whose mask is `known`): points dlib puts at least `margin` from every hole,
     and whose estimate lies there too, are kept; the others become the shape model's
-    conditional mean given the kept ones. extra: further observations of hidden points,
-    (landmark numbers [K], their [K, 2] unit crop coordinates, their std [K]), e.g. where
-    another frame of a video saw them. With no hole the points come back unchanged."""
+    conditional mean given the kept ones. With no hole the points come back unchanged."""
     points = np.asarray(points, np.float64)
     size = known.shape[0]
     unit = to_unit(points, size)
     trusted = distance_to_hole(unit, known) >= margin
     if trusted.all():
         return Estimate(points.copy(), ~trusted)
-    extra_index, extra_values, extra_std = extra if extra is not None else (np.zeros(0, int), np.zeros((0, 2)), ())
     while True:  # a point whose estimate falls near the hole was a guess of dlib's: not trusted (only shrinks)
-        kept = np.flatnonzero(trusted)
-        observed = np.concatenate([coordinates(kept), coordinates(extra_index)])
-        values = np.concatenate([unit[kept].reshape(-1), np.asarray(extra_values, np.float64).reshape(-1)])
-        stds = np.concatenate([np.full(2 * len(kept), std), np.repeat(np.asarray(extra_std, np.float64), 2)])
-        estimate = conditional_mean(model, observed, values, stds).reshape(NUM_LANDMARKS, 2)
+        observed = coordinates(np.flatnonzero(trusted))
+        estimate = conditional_mean(model, observed, unit.reshape(-1)[observed], std).reshape(NUM_LANDMARKS, 2)
         still = trusted & (distance_to_hole(estimate, known) >= margin)
         if (still == trusted).all():
             break
         trusted = still
-    note = "" if trusted.sum() >= FEW_TRUSTED or len(extra_index) else \
-        f"only {trusted.sum()} of the 68 landmarks lie outside the hole: the others follow the average face's shape"
+    note = "" if trusted.sum() >= FEW_TRUSTED else (
+        f"only {trusted.sum()} of the 68 landmarks lie clear of the hole: the others mostly follow the average face's "
+        "shape")
     result = np.where(trusted[:, None], unit, estimate)
     return Estimate(from_unit(result, size), ~trusted, note)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from scipy import ndimage
 
 from core.configs import KEYPOINT_SOURCES
-from facedata.faces import MIN_BOX_SIDE, FaceFinder, Skip, crop_pixels, largest_box, load_rgb, to_crop, usable_boxes
+from facedata.faces import MIN_BOX_SIDE, Face, FaceFinder, Skip, crop_pixels, largest_box, load_rgb, to_crop, usable_boxes
 from facedata.keypoints import draw_keypoint_map
 from facedata.shape import Estimate, estimate_landmarks, load_face_prior
 from inpainting import masks as mask_lib
@@ -208,22 +208,17 @@ def paste_face(damaged, face, box, photo_mask, blend=True, sharpen=0.0):
 
 def damaged_landmarks(finder, damaged, box, photo_mask, size, prior):
     """The 68 landmarks (pixels of the box's size x size crop) of the face in box of a
-    damaged photo, as a shape.Estimate: estimate_landmarks on filled_points."""
-    return estimate_landmarks(*filled_points(finder, damaged, box, photo_mask, size, prior), prior.shape_model)
-
-
-def filled_points(finder, damaged, box, photo_mask, size, prior):
-    """(dlib's 68 points in crop pixels, the hole in the crop [S, S], 1 = known) of the face
-    in box of a damaged photo, for shape.estimate_landmarks. dlib's predictor reads the
-    pixels around each point, so on a black hole it drifts; the hole is first filled with
-    the mean training face (prior.mean_face), Poisson-blended at the photo's resolution so
-    that dlib sees a whole face in the photo's colours. The estimate then keeps the points
-    dlib finds clear of the hole and replaces the others (docs/inpainting.md compares this
-    with dlib on the damaged photo and with other estimates). No hole in the box: dlib on
-    the photo as it is."""
+    damaged photo, as a shape.Estimate. dlib's predictor reads the pixels around each point,
+    so on a black hole it drifts; the hole is first filled with the mean training face
+    (prior.mean_face), Poisson-blended at the photo's resolution so that dlib sees a whole
+    face in the photo's colours; then the points dlib finds clear of the hole are kept and
+    the others replaced by the shape model's estimate given them (shape.estimate_landmarks;
+    docs/inpainting.md compares this with dlib on the damaged photo and with other
+    estimates). A face with no hole in its box gets dlib's points unchanged."""
     crop_hole = hole_in_crop(photo_mask, box, size)
     looked_at = damaged if crop_hole.all() else paste_face(damaged, prior.mean_face, box, photo_mask)
-    return to_crop(finder.landmarks_in_box(looked_at, box), box, size), crop_hole
+    points = to_crop(finder.landmarks_in_box(looked_at, box), box, size)
+    return estimate_landmarks(points, crop_hole, prior.shape_model)
 
 
 def face_landmarks(keypoints, finder, photo, damaged, box, photo_mask, size, prior=None):
@@ -268,6 +263,47 @@ def inpaint_photo(gan, search, photo, finder, *, name="the photo", keypoints="es
     generated = search_all(search, x, k, crop_mask, z_init=z_init, milestones=[search.config.nIter])
     blended = poisson_blend(x, generated, crop_mask, solver=blend_solver)[0]
     return PhotoFill(damaged, photo_mask, box, landmarks, keypoint_map, blended)
+
+
+_damaged_worker = None  # (FaceFinder, FacePrior) of a preprocessing worker process
+
+
+def init_damaged_worker(predictor, size):
+    """A preprocessing worker's dlib and shape model (preprocess_test_images.py --mask_dir)."""
+    global _damaged_worker
+    _damaged_worker = (FaceFinder(predictor, size), load_face_prior())
+
+
+def damaged_face_job(job):
+    """(photo path, [Face], skip or None) of a damaged photo and its mask file, as the test-
+    pair writer takes them: the face the holes reach into, its crop with the holes black,
+    the keypoint map from the landmarks estimated from what it shows, and its crop mask."""
+    path, mask_path = job
+    finder, prior = _damaged_worker
+    try:
+        photo = load_rgb(path)
+        if not os.path.exists(mask_path):
+            raise Skip("no mask", f"{mask_path} is missing")
+        try:
+            photo_mask = mask_lib.load_mask(mask_path)
+        except UserError as error:
+            raise Skip("bad mask", str(error))
+        if photo_mask.shape != photo.shape[:2]:
+            raise Skip("mask of another size", f"{mask_path} is {photo_mask.shape[1]}x{photo_mask.shape[0]}, the "
+                                               f"photo {photo.shape[1]}x{photo.shape[0]}")
+        size = finder.size
+        damaged = (photo * photo_mask[..., None]).astype(np.uint8)
+        try:
+            box = the_face(damaged_boxes(finder, damaged, photo_mask), photo.shape[1], photo.shape[0], path, "",
+                           photo_mask)
+        except UserError:
+            raise Skip("no face")
+        estimate = damaged_landmarks(finder, damaged, box, photo_mask, size, prior)
+        face = Face(crop_pixels(damaged, box, size), draw_keypoint_map(estimate.landmarks, size),
+                    estimate.landmarks.astype(np.float32), box, path, mask=known_in_crop(photo_mask, box, size))
+        return path, [face], None
+    except Skip as skip:
+        return path, [], skip
 
 
 KEYPOINT_LINES = {

@@ -16,16 +16,11 @@ from scipy import ndimage
 
 from facedata.faces import IMAGE_EXTENSIONS, Skip, crop_pixels, largest_box, list_images, load_rgb, usable_boxes
 from facedata.keypoints import draw_keypoint_map
-from facedata.shape import OBSERVATION_STD, estimate_landmarks, load_face_prior, to_unit
-from inpainting.photo import face_landmarks, filled_points, known_in_crop, mask_on_box, paste_face
+from facedata.shape import load_face_prior
+from inpainting.photo import damaged_boxes, face_landmarks, known_in_crop, mask_on_box, paste_face
 from utils import UserError, from_uint8, progress_bar
 
 BOX_SMOOTHING = 5  # frames in the moving average of the face box: dlib's boxes jump a few pixels between frames
-# A landmark the hole hides in one frame may be seen in a nearby one: its sightings in the nearest frames before
-# and after, up to SIGHTING_WINDOW frames away, join its estimate, trusted less the further away they are (the
-# observation's std grows by DRIFT_STD crop widths a frame; docs/sequences.md).
-SIGHTING_WINDOW = 12
-DRIFT_STD = 0.004
 DEFAULT_FPS = 8.0  # of a folder of frames, or a video that does not say
 
 
@@ -140,37 +135,12 @@ class FaceClip:
 
 
 def clip_landmarks(finder, frames, damaged, frame_masks, used, boxes, size, keypoints="estimate", prior=None):
-    """[N, 68, 2] landmarks (crop pixels) of the faces in frames `used`, as photo.face_landmarks
-    gives them for one photo; for "estimate", a landmark hidden in a frame also takes its
-    sightings in the nearest frames before and after where it was clear of the hole
-    (SIGHTING_WINDOW, DRIFT_STD): a mouth seen a few frames ago is a better guess than the
-    shape model's alone."""
-    faces = progress_bar(list(zip(used, boxes)), desc="landmarks", unit="frame")
-    if keypoints != "estimate":
-        return np.stack([face_landmarks(keypoints, finder, frames[t], damaged[t], box, frame_masks[t], size).landmarks
-                         for t, box in faces])
-    prior = prior or load_face_prior()
-    found = [filled_points(finder, damaged[t], box, frame_masks[t], size, prior) for t, box in faces]
-    first = [estimate_landmarks(points, hole, prior.shape_model) for points, hole in found]
-    seen = np.array([~e.hidden for e in first])                                # [N, 68]
-    unit = np.array([to_unit(points, size) for points, _ in found])            # [N, 68, 2]
-    times = np.asarray(used)
-    result = []
-    for i, ((points, hole), estimate) in enumerate(zip(found, first)):
-        sightings = []
-        for point in np.flatnonzero(estimate.hidden):
-            gaps = np.abs(times - times[i])
-            for side in (times < times[i], times > times[i]):
-                near = np.flatnonzero(side & seen[:, point] & (gaps <= SIGHTING_WINDOW))
-                if len(near):
-                    j = near[np.argmin(gaps[near])]
-                    sightings.append((point, unit[j, point], OBSERVATION_STD + DRIFT_STD * gaps[j]))
-        if sightings:
-            index, values, stds = zip(*sightings)
-            estimate = estimate_landmarks(points, hole, prior.shape_model, extra=(np.array(index), np.array(values),
-                                                                                  np.array(stds)))
-        result.append(estimate.landmarks)
-    return np.stack(result)
+    """[N, 68, 2] landmarks (crop pixels) of the faces in frames `used`, each frame's as
+    photo.face_landmarks gives them for one photo. (Sightings of a hidden point in nearby
+    frames made the estimate worse on a real clip: docs/sequences.md.)"""
+    prior = prior or (load_face_prior() if keypoints == "estimate" else None)
+    return np.stack([face_landmarks(keypoints, finder, frames[t], damaged[t], box, frame_masks[t], size, prior).landmarks
+                     for t, box in progress_bar(list(zip(used, boxes)), desc="landmarks", unit="frame")])
 
 
 def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="the video", keypoints="estimate",
@@ -187,7 +157,8 @@ def face_clip(frames, names, finder, crop_masks=None, frame_masks=None, source="
     looked_at = frames if frame_masks is None else frames * frame_masks[..., None]
     used, boxes, skipped, previous = [], [], [], None
     for t, frame in enumerate(progress_bar(looked_at, desc="finding faces", unit="frame")):
-        found = usable_boxes(finder.boxes(frame), width, height)
+        found = finder.boxes(frame) if frame_masks is None else damaged_boxes(finder, frame, frame_masks[t])
+        found = usable_boxes(found, width, height)
         if not found:
             skipped.append((names[t], "no face"))
             continue

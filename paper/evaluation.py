@@ -117,14 +117,15 @@ def _search_settings(search, gan):
 
 
 def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name, names=(), z_init=None,
-                blend_solver="banded", shard=Shard()):
+                blend_solver="banded", shard=Shard(), truth=True):
     """Inpaint every image, Poisson-blend, and write to out_dir the original's files:
     before_{b}.png, mask_{b}.png, gt_{b}.png per batch b, completed/{b}_{steps}.png at each
     milestone, completed/{b}_blended.png; psnr_before.npy / psnr_after.npy per image and
     summary.json; and beside them ssim_{phase}.npy, laplacian_{phase}.npy and
     laplacian_truth.npy (inpainting/metrics.py) and examples.npz (the first EXAMPLES faces, uint8:
     before and after blending). Returns the summary. With a shard, only its batches (see
-    Shard)."""
+    Shard). truth False: the images are damaged photos' faces, with nothing in their holes to
+    measure against: the fills are written, no measures."""
     completed = os.path.join(out_dir, "completed")
     os.makedirs(completed, exist_ok=True)
     size = search.config.batch_size
@@ -155,7 +156,7 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
         blended = poisson_blend(x, generated, m, solver=blend_solver)
         save_image(os.path.join(completed, f"{first + b}_blended.png"), image_grid(to_uint8(blended)))
         before = composite(x, generated, m)
-        for name, values in measure(x, m, before, blended).items():
+        for name, values in (measure(x, m, before, blended) if truth else {}).items():
             measures[name].extend(values)
         if b == 0:
             save_npz(os.path.join(out_dir, "examples.npz"), before=to_uint8(before[:EXAMPLES]),
@@ -164,11 +165,15 @@ def correctness(gan, search, images, keypoint_maps, masks, out_dir, *, mask_name
     search_all(search, images, keypoint_maps, masks, z_init=z_init, on_batch=finish_batch,
                on_milestone=write_milestone, first_number=own.start)
     summary = {f"{name}_blending" if name.endswith(("before", "after")) else name:
-               write_summary_arrays(out_dir, name + shard.suffix, values) for name, values in measures.items()}
+               write_summary_arrays(out_dir, name + shard.suffix, values) for name, values in measures.items()
+               if truth}
     summary.update({"maskType": mask_name, **_search_settings(search, gan), "images": names,
                     "generator": getattr(gan, "generator_weights", "raw"),
                     "seconds": time.perf_counter() - started, "psnr_note": PSNR_NOTE})
     save_json(os.path.join(out_dir, f"summary{shard.suffix}.json"), summary)
+    if not truth:
+        print(f"{len(images)} faces inpainted (no truth to measure them against); written to {out_dir}")
+        return summary
     print(f"PSNR over {len(measures['psnr_before'])} faces: {summary['psnr_before_blending']['mean']:.2f} dB before "
           f"blending, {summary['psnr_after_blending']['mean']:.2f} dB after; written to {out_dir}")
     return summary

@@ -296,3 +296,51 @@ def test_a_photo_in_several_folders_is_taken_once_from_its_sharpest_copy(tmp_pat
     record = json.loads((tmp_path / "split" / "split.json").read_text())
     widths = record["duplicate_face_widths"]["000001.jpg"]
     assert widths[str(large / "000001.jpg")] > 1.5 * widths[str(small / "000001.jpg")] > 0
+
+
+@needs_dlib
+def test_test_pairs_of_damaged_photos_carry_their_masks_and_estimated_maps(tmp_path, tiny_model, capsys):
+    """--mask_dir: a photo that came damaged, with its mask, becomes a pair with the holes
+    black, the map from the estimated landmarks (closer to the undamaged photo's than dlib's
+    guess on the damaged one) and mask{N}.png; a photo without a mask, or with one of another
+    size, is a counted skip; complete.py fills the pairs under their own masks and does not
+    pretend to measure them."""
+    import complete
+    from facedata.faces import FaceFinder, to_crop
+    from inpainting.masks import make_mask
+    from inpainting.photo import mask_on_box
+    from paper.keypoint_study import hidden_truth
+    photo, box = astronaut(), (175, 76, 266, 167)
+    photo_mask = mask_on_box(make_mask("checkboard", 64), box, *photo.shape[:2])
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray((photo * photo_mask[..., None]).astype(np.uint8)).save(tmp_path / "photos" / "damaged.png")
+    Image.fromarray((photo_mask * 255).astype(np.uint8)).save(tmp_path / "masks" / "damaged.png")
+    Image.fromarray(photo).save(tmp_path / "photos" / "no_mask.png")
+    Image.fromarray(photo).save(tmp_path / "photos" / "small_mask.png")
+    small = np.full((50, 50), 255, np.uint8)
+    small[10:20, 10:20] = 0
+    Image.fromarray(small).save(tmp_path / "masks" / "small_mask.png")
+    out = tmp_path / "pairs"
+    summary = preprocess_test_images.main(preprocess_test_images.parse_args([
+        "--input_dir", str(tmp_path / "photos"), "--mask_dir", str(tmp_path / "masks"), "--output_dir", str(out),
+        "--size", "64", "--processes", "1"]))
+    assert summary.faces == 1 and summary.skipped == {"no mask": 1, "mask of another size": 1}
+    entry = json.loads((out / "manifest.json").read_text())["faces"][0]
+    assert entry["source"].endswith("damaged.png") and tuple(entry["box"]) == box and entry["mask"] == "mask0.png"
+    mask = np.asarray(Image.open(out / "mask0.png")) > 127
+    assert 0.4 < (~mask).mean() < 0.65  # the checkboard's two quadrants, and the ring the resampling blurs
+    assert ((np.asarray(Image.open(out / "img0.png"))[~mask] < 40).all(axis=-1)).mean() > 0.8  # black holes
+    clean = to_crop(FaceFinder(None, 64).landmarks_in_box(photo, box), box, 64)
+    guess = to_crop(FaceFinder(None, 64).landmarks_in_box(np.asarray(Image.open(tmp_path / "photos" / "damaged.png")),
+                                                           box), box, 64)
+    hidden = hidden_truth(clean[None], np.asarray(Image.open(out / "mask0.png"), np.float32)[None] / 255)[0]
+    errors = [np.linalg.norm(p - clean, axis=1)[hidden].mean() for p in (np.array(entry["landmarks"]), guess)]
+    assert hidden.sum() > 10 and errors[0] < 0.7 * errors[1]
+    ckpt = tiny_model[0]
+    result = complete.main(complete.parse_args(["--checkpoint_dir", ckpt, "--test_dir", str(out), "--outDir",
+                                                str(tmp_path / "out"), "--batch_size", "2", "--nIter", "2",
+                                                "--output_size", "32"]))
+    assert "come from damaged photos" in capsys.readouterr().out and "psnr_after_blending" not in result
+    assert (tmp_path / "out" / "completed" / "0_blended.png").exists()
+    assert not (tmp_path / "out" / "psnr_after.npy").exists()

@@ -81,24 +81,6 @@ def test_points_clear_of_the_hole_are_kept_and_a_covered_face_says_so(synthetic_
     assert np.allclose(everything.landmarks, shape.from_unit(synthetic_model.mean.reshape(68, 2), SIZE))
 
 
-def test_a_sighting_elsewhere_pulls_a_hidden_point(synthetic_model):
-    """A video frame's hidden mouth corner, seen elsewhere in a nearby frame (3 px off the
-    shape model's guess): the estimate moves to the sighting, the more the more it is trusted."""
-    truth = synthetic_landmarks(1, seed=4)[0]
-    known = make_mask("center", SIZE)
-    points, hidden = drifted(truth, known)
-    corner = 48
-    assert hidden[corner]
-    alone = shape.estimate_landmarks(points, known, synthetic_model).landmarks[corner]
-    sighting = alone + [3.0, 0.0]
-    close, far = (shape.estimate_landmarks(points, known, synthetic_model,
-                                           extra=(np.array([corner]), shape.to_unit(sighting[None], SIZE),
-                                                  np.array([std]))).landmarks[corner]
-                  for std in (0.002, 0.05))
-    distances = [np.linalg.norm(p - sighting) for p in (close, far, alone)]
-    assert distances[0] < 0.5 and distances[0] < distances[1] < distances[2]
-
-
 def test_the_shape_model_saves_loads_and_refuses_a_bad_file(synthetic_model, tmp_path):
     path = tmp_path / "shape_model.npz"
     synthetic_model.save(path)

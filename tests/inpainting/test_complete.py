@@ -167,6 +167,11 @@ def test_a_photos_map_comes_from_the_keypoints_asked_for(tiny_model, tmp_path, c
     assert (maps["estimate"] != maps["dlib"]).any(axis=-1).sum() > 20
     # The estimate's map is closer to the clean one than dlib's guess is.
     assert (maps["estimate"] != clean).any(axis=-1).sum() < (maps["dlib"] != clean).any(axis=-1).sum()
+    # A hole next to every landmark (the grid mask keeps one pixel in 16): the fallback is said in one line.
+    complete.main(args_for(tiny_model, tmp_path, "--image", str(tmp_path / "astronaut.png"), "--maskType", "grid",
+                           "--nIter", "2"))
+    said = [line for line in capsys.readouterr().out.splitlines() if "average face" in line]
+    assert len(said) == 1 and said[0].startswith(str(tmp_path / "astronaut.png"))
 
 
 class FakeFinder:

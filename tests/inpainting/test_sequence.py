@@ -340,3 +340,4 @@ def test_videos_and_folders_of_frames_are_read_or_refused_in_one_line(tmp_path):
             video.read_frames(str(tmp_path / path))
     with pytest.raises(UserError, match="mask video .*clip.mp4 has 5 frames of 64x48 but the video has 6"):
         video.read_mask_video(str(tmp_path / "clip.mp4"), np.zeros((6, 48, 64, 3), np.uint8))
+
