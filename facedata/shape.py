@@ -63,9 +63,10 @@ class ShapeModel:
 def fit_shape_model(landmarks, size):
     """The ShapeModel of training faces' landmarks [N, 68, 2] in pixels of size x size crops."""
     unit = to_unit(np.asarray(landmarks, np.float64), size).reshape(len(landmarks), -1)
-    if len(unit) < 2 * unit.shape[1]:
-        raise UserError(f"{len(unit)} faces are too few to fit a shape model of 136 coordinates: use "
-                        f"{2 * unit.shape[1]} or more")
+    if len(unit) < 2:
+        raise UserError(f"{len(unit)} face is too few to fit a shape model: preprocess more training faces")
+    # With fewer faces than coordinates the covariance is singular; the estimate's observation
+    # noise keeps its solves well posed, and the shape model then knows only those faces.
     return ShapeModel(unit.mean(axis=0), np.cov(unit, rowvar=False), len(unit))
 
 

@@ -316,9 +316,10 @@ def with_exported_settings(config):
 
 def export_models(config, records):
     """The first seed's trained models as inference needs them (inpaint.export_model: G's
-    average and D, the config), one folder per method (configs.MODEL_FOLDERS), and the
-    mean training face, into config.export. Returns {folder: trained steps}."""
-    from facedata import dataset
+    average and D, the config), one folder per method (configs.MODEL_FOLDERS), the mean
+    training face and the training faces' shape model (what a damaged face's hidden landmarks
+    are estimated from), into config.export. Returns {folder: trained steps}."""
+    from facedata import dataset, shape
     from inpainting.inpaint import export_model
     from utils import save_json, save_npy
     steps = {}
@@ -327,11 +328,12 @@ def export_models(config, records):
         steps[folder] = export_model(checkpoint_dir(config, key, config.seed), os.path.join(config.export, folder),
                                      generator=generator_weights(config))
     save_npy(os.path.join(config.export, MEAN_FACE_FILE), training_mean_face(config, records).astype(np.float32))
+    shape.fit_records(records).save(os.path.join(config.export, shape.SHAPE_MODEL_FILE))
     trained = {k: getattr(config, k) for k in TRAINED_FIELDS}
     trained.update(train_records=f"{dataset.count_records(records)} faces of {os.path.basename(records.rstrip('/'))}",
                    steps=steps, seed=config.seed)
     save_json(os.path.join(config.export, TRAINING_FILE), trained)
-    print(f"exported {', '.join(steps)} and {MEAN_FACE_FILE} to {config.export}")
+    print(f"exported {', '.join(steps)}, {MEAN_FACE_FILE} and {shape.SHAPE_MODEL_FILE} to {config.export}")
     return steps
 
 

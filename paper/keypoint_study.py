@@ -266,12 +266,11 @@ def write_figures(config, test_dir, mask_types, examples=4):
             found = {s: saved[s][:examples] for s in SOURCES}
         fills = {s: np.load(os.path.join(study_dir(config), s, m, "examples.npz"))["after"][:examples]
                  for s in SOURCES}
-        size = fills["clean"].shape[1]
-        images = dataset.load_test_pairs(test_dir, size, examples)[0]
-        holes = mask_lib.masks_for(examples, size, m, seed=config.seed)
+        shown, size = fills["clean"].shape[:2]
+        images = dataset.load_test_pairs(test_dir, size, shown)[0]
+        holes = mask_lib.masks_for(shown, size, m, seed=config.seed)
         columns = [("damaged", to_uint8(images * holes[..., None]))]
         for s in SOURCES:
             columns += [(f"{s} map", np.stack([draw_keypoint_map(p, size) for p in found[s]])), (f"{s} fill", fills[s])]
         columns.append(("truth", to_uint8(images)))
-        save_image(os.path.join(config.results, "figures", f"keypoints_{m}.png"),
-                   fills_figure(columns, examples=min(examples, len(images))))
+        save_image(os.path.join(config.results, "figures", f"keypoints_{m}.png"), fills_figure(columns, examples=shown))

@@ -90,7 +90,7 @@ def test_the_shape_model_saves_loads_and_refuses_a_bad_file(synthetic_model, tmp
     with pytest.raises(UserError, match="cannot read the shape model .*bad.npz"):
         shape.ShapeModel.load(tmp_path / "bad.npz")
     with pytest.raises(UserError, match="too few"):
-        shape.fit_shape_model(synthetic_landmarks(10, seed=5), SIZE)
+        shape.fit_shape_model(synthetic_landmarks(1, seed=5), SIZE)
 
 
 def test_the_shipped_prior_loads_beside_the_shipped_model():

@@ -102,10 +102,13 @@ def test_warm_starts_at_the_previous_z_and_smooth_holds_it(tiny_model):
     np.testing.assert_array_equal(inpaint_clips(search, frames, maps, known, method="independent")[2], independent)
     moves = {}
     for method, weight in (("warm", 0.0), ("smooth", 1e4)):
-        _, _, zs, _ = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=6,
+        _, _, zs, _ = inpaint_clips(search, frames, maps, known, method=method, n_iter_next=40,
                                     temporal_weight=weight)
         moves[method] = np.abs(np.diff(zs, axis=1)).mean()
-    # The temporal term keeps z_t near z_t-1 (within Adam's steps, of about lr whatever the pull).
+    # The temporal term keeps z_t near z_t-1. Adam's steps are about lr whatever the pull, so
+    # over a few steps smooth's oscillation and warm's drift are alike (their ratio was 0.27 to
+    # 0.33 at 6 steps, by the CPU that trained the tiny model); over 40 steps warm drifts on and
+    # smooth settles (ratio 0.016 with AVX-512, AVX2 and TensorFlow's own kernels alike).
     assert moves["smooth"] < 0.3 * moves["warm"]
 
 

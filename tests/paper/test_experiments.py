@@ -143,12 +143,14 @@ def test_the_search_keeps_its_own_optimiser_settings():
 def test_exported_models_are_evaluated_again_without_training(tmp_path):
     """--export writes what --models reads; evaluating the exported models on the same test
     faces gives the same numbers as the run that trained them, and trains nothing."""
+    from facedata.shape import load_face_prior
     search = ["--test_faces", "6", "--nIter", "2", "--search_batch", "16", "--temporal_subjects", "2", "--jobs", "2"]
     trained = experiments.main(experiments.parse_args(search + [
         "--results", str(tmp_path / "trained"), "--train_faces", "40", "--output_size", "32", "--gf_dim", "4",
         "--df_dim", "4", "--batch_size", "8", "--train_steps", "3", "--export", str(tmp_path / "models")]))
     models = tmp_path / "models"
-    assert sorted(os.listdir(models)) == ["conditioned", "dcgan", "mean_face.npy", "training.json"]
+    assert sorted(os.listdir(models)) == ["conditioned", "dcgan", "mean_face.npy", "shape_model.npz", "training.json"]
+    assert load_face_prior(str(models / "conditioned")).shape_model.count == 40  # found beside the model
     assert json.load(open(models / "training.json"))["steps"] == {"conditioned": 3, "dcgan": 3}
     again = experiments.main(experiments.parse_args(search + [
         "--results", str(tmp_path / "again"), "--models", str(models),
