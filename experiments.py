@@ -101,10 +101,12 @@ def check_args(config):
 
 def commit():
     """The checked-out commit, marked when the tree has changes: what produced a result."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+    from core.configs import ROOT
+    try:  # asked of the repository itself, whatever folder the command runs in
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=ROOT)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
+                               text=True, timeout=10, cwd=ROOT)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head.stdout.strip() or "unknown") + (" with uncommitted changes" if dirty.stdout.strip() else "")

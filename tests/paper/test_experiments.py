@@ -140,6 +140,14 @@ def test_the_search_keeps_its_own_optimiser_settings():
     assert (config.nIter, config.lam, config.seed, config.batch_size) == (9, 0.2, 4, 256)
 
 
+def test_a_result_names_the_repository_commit_from_any_folder(tmp_path, monkeypatch):
+    import subprocess
+    from core.configs import ROOT
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    monkeypatch.chdir(tmp_path)  # run from outside the repository, as a user with data elsewhere does
+    assert experiments.commit().split()[0] == head.stdout.strip() != ""
+
+
 def test_exported_models_are_evaluated_again_without_training(tmp_path):
     """--export writes what --models reads; evaluating the exported models on the same test
     faces gives the same numbers as the run that trained them, and trains nothing."""
