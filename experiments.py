@@ -28,7 +28,7 @@ import dataclasses
 import subprocess
 import sys
 
-from core.configs import MASK_TYPES, UPSAMPLINGS, ComparisonConfig, pick
+from core.configs import MASK_TYPES, ROOT, UPSAMPLINGS, ComparisonConfig, pick
 from paper import report
 from utils import Progress, UserError, run_cli, str2bool
 
@@ -101,7 +101,6 @@ def check_args(config):
 
 def commit():
     """The checked-out commit, marked when the tree has changes: what produced a result."""
-    from core.configs import ROOT
     try:  # asked of the repository itself, whatever folder the command runs in
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
                               cwd=ROOT)
